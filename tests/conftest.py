@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def load_data(name: str) -> Any:
+    return json.loads((DATA / name).read_text())
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
