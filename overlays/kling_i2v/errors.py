@@ -1,12 +1,13 @@
 """Every error the client raises.
 
     KlingError
+    ├── ConfigurationError            no token, or a base URL that would leak it
     ├── RequestValidationError        the request breaks openapi.yaml; nothing was sent
     ├── ImageError                    a local image breaks the upstream image rules
     ├── APIError                      something went wrong talking to the gateway
     │   ├── APIConnectionError        no usable answer (refused, reset, DNS, TLS)
-    │   │   ├── APITimeoutError
-    │   │   └── AmbiguousCreateError  a create was sent but its outcome is unknown
+    │   │   └── APITimeoutError
+    │   ├── AmbiguousCreateError      a create was sent but its outcome is unknown
     │   ├── APIResponseError          an answer that is not what the spec says
     │   └── APIStatusError            an HTTP error status, from either gateway error shape
     │       ├── BadRequestError           400
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from .tasks import Task
 
 __all__ = [
+    "MISSING",
     "APIConnectionError",
     "APIError",
     "APIResponseError",
@@ -43,6 +45,7 @@ __all__ = [
     "AmbiguousCreateError",
     "AuthenticationError",
     "BadRequestError",
+    "ConfigurationError",
     "ImageError",
     "KlingError",
     "NotFoundError",
@@ -60,16 +63,29 @@ __all__ = [
 _MAX_VALUE_CHARS = 60
 
 
+class _Missing:
+    """The value of a field that is required but absent."""
+
+    def __repr__(self) -> str:
+        return "missing"
+
+
+MISSING: Any = _Missing()
+
+
 def shorten(value: Any, limit: int = _MAX_VALUE_CHARS) -> str:
     """A value as it appears in messages: JSON-ish, and never longer than `limit` chars."""
+    if value is MISSING:
+        return "missing"
     try:
         text = json.dumps(value, ensure_ascii=False, default=repr)
     except (TypeError, ValueError):  # pragma: no cover - default=repr makes this rare
         text = repr(value)
     if len(text) <= limit:
         return text
-    head = limit - 20
-    return f"{text[:head]}… ({len(text)} chars)"
+    size = len(value) if isinstance(value, str | bytes | list | dict) else len(text)
+    unit = "items" if isinstance(value, list | dict) else "chars"
+    return f"{text[: limit - 20]}… ({size} {unit})"
 
 
 class KlingError(Exception):
@@ -77,6 +93,10 @@ class KlingError(Exception):
 
 
 # --------------------------------------------------------------------- input
+
+
+class ConfigurationError(KlingError, ValueError):
+    """The client cannot be used as configured (no token, insecure base URL, ...)."""
 
 
 @attrs.frozen
@@ -89,7 +109,8 @@ class Violation:
     value: Any = attrs.field(repr=lambda v: shorten(v))
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.rule} (got {shorten(self.value)})"
+        got = "missing" if self.value is MISSING else f"got {shorten(self.value)}"
+        return f"{self.path}: {self.rule} ({got})"
 
 
 class RequestValidationError(KlingError, ValueError):
@@ -120,7 +141,13 @@ class ImageError(KlingError, ValueError):
 
 
 class APIError(KlingError):
-    """Talking to the gateway went wrong."""
+    """Talking to the gateway went wrong.
+
+    On errors raised by a create call, `external_task_id` is the id the request
+    carried, so the task can be recognised if it was created after all.
+    """
+
+    external_task_id: str | None = None
 
     def __init__(self, message: str) -> None:
         self.message = message
@@ -128,14 +155,22 @@ class APIError(KlingError):
 
 
 class APIConnectionError(APIError):
-    """No usable HTTP answer: connection refused or reset, DNS, TLS."""
+    """No usable HTTP answer: connection refused or reset, DNS, TLS.
+
+    `request_sent` is False when the request certainly never reached the server
+    (connection refused, connect timeout), which is what makes a create safe to retry.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool = True) -> None:
+        self.request_sent = request_sent
+        super().__init__(message)
 
 
 class APITimeoutError(APIConnectionError):
     """The gateway did not answer in time."""
 
 
-class AmbiguousCreateError(APIConnectionError):
+class AmbiguousCreateError(APIError):
     """A create request was sent and may have been accepted, but no answer came back.
 
     The client does not retry it, since a retry could pay twice. The task, if it
@@ -172,6 +207,7 @@ class APIStatusError(APIError):
         request_id: str | None = None,
         body: str = "",
         retry_after: float | None = None,
+        shape: str = "other",
     ) -> None:
         self.status_code = status_code
         self.code = code
@@ -179,6 +215,8 @@ class APIStatusError(APIError):
         self.request_id = request_id
         self.body = body
         self.retry_after = retry_after
+        self.shape = shape
+        """`gateway` ({"error": ...}, routing and auth), `task` ({"code", "message"}) or `other`."""
         detail = f" [{code}]" if code else ""
         rid = f" (request id {request_id})" if request_id else ""
         super().__init__(f"HTTP {status_code}{detail}: {message}{rid}")

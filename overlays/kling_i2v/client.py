@@ -1,0 +1,507 @@
+"""KlingClient and AsyncKlingClient: one pooled connection, validation before sending,
+retries that never pay twice, and wait / download helpers.
+
+Both clients build requests with the generated package (`_get_kwargs` of each
+endpoint module) and read answers into its models; `_ClientCore` holds everything
+that does not depend on sync or async I/O.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, Unpack
+
+import attrs
+import httpx
+import tenacity
+
+from . import _http
+from ._http import DEFAULT_TIMEOUT, BearerAuth, Operation, RetryPolicy, check_secure
+from .errors import AmbiguousCreateError, APIResponseError, ConfigurationError, KlingError
+from .polling import AsyncClock, Clock, PollPolicy, SystemAsyncClock, SystemClock, Waiter
+from .requests import CreateFields, build_request_body
+from .tasks import Task
+
+if TYPE_CHECKING:
+    from kling_i2v_api.models import ImageToVideoRequest
+
+__all__ = ["DEFAULT_BASE_URL", "AsyncKlingClient", "KlingClient"]
+
+DEFAULT_BASE_URL = "https://www.anyfast.ai"
+DEFAULT_WAIT_TIMEOUT = 1800.0
+"""wait()'s default: Kling pro renders of 10 s and more can take well over ten minutes."""
+
+TaskOrId = Task | str
+ProgressCallback = Callable[[Task], object]
+
+
+@attrs.frozen
+class _Request:
+    operation: Operation
+    kwargs: dict[str, Any]
+    external_task_id: str | None = None
+
+
+class _ClientCore:
+    """Configuration and the I/O-free half of every call."""
+
+    def __init__(
+        self,
+        token: str | None,
+        base_url: str | None,
+        *,
+        retry: RetryPolicy,
+        poll: PollPolicy,
+        validate: bool,
+    ) -> None:
+        token = token if token is not None else os.environ.get("ANYFAST_API_KEY")
+        if not token or not token.strip():
+            raise ConfigurationError("no API token: pass token=... or set ANYFAST_API_KEY")
+        url = httpx.URL(base_url or os.environ.get("ANYFAST_BASE_URL") or DEFAULT_BASE_URL)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {str(url)!r}")
+        check_secure(url)
+        self.base_url = url
+        self.auth = BearerAuth(token.strip(), url)
+        self.retry = retry
+        self.poll = poll
+        self.validate = validate
+
+    # ------------------------------------------------------------------ requests
+
+    def create_request(
+        self, request: ImageToVideoRequest | Mapping[str, Any] | None, fields: Mapping[str, Any]
+    ) -> _Request:
+        from kling_i2v_api.api.image2video import create_image_to_video
+        from kling_i2v_api.models import ImageToVideoRequest
+
+        body = build_request_body(request, fields, validate=self.validate)
+        try:
+            kwargs = create_image_to_video._get_kwargs(body=ImageToVideoRequest.from_dict(body))
+        except (KeyError, TypeError, ValueError):
+            if self.validate:
+                raise
+            # validation is off and the body is beyond what the generated model knows
+            # (a newer enum value, say): send it as given
+            kwargs = {"method": "post", "url": "/kling/v1/videos/image2video", "json": body}
+        return _Request("create", kwargs, body["external_task_id"])
+
+    @staticmethod
+    def query_request(task: TaskOrId) -> _Request:
+        from kling_i2v_api.api.image2video import get_image_to_video_task
+
+        task_id = task.task_id if isinstance(task, Task) else task
+        if not isinstance(task_id, str) or not task_id.strip():
+            raise ConfigurationError(f"task_id must be a non-empty string, got {task_id!r}")
+        return _Request("query", get_image_to_video_task._get_kwargs(task_id=task_id.strip()))
+
+    @staticmethod
+    def download_request(task_or_url: TaskOrId) -> _Request:
+        if isinstance(task_or_url, Task):
+            if task_or_url.video_url is None:
+                raise KlingError(f"{task_or_url} has no video to download yet")
+            url = task_or_url.video_url
+        else:
+            url = task_or_url
+        parsed = httpx.URL(url)
+        if parsed.scheme not in ("http", "https"):
+            raise KlingError(f"can only download http(s) URLs, got {url!r}")
+        return _Request("download", {"method": "GET", "url": parsed})
+
+    # ------------------------------------------------------------------ answers
+
+    @staticmethod
+    def read_created(response: httpx.Response, external_task_id: str | None) -> Task:
+        from kling_i2v_api.models import VideoTask
+
+        try:
+            created = VideoTask.from_dict(_http.json_body(response))
+            return Task.from_created(created, external_task_id=external_task_id)
+        except (APIResponseError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            # HTTP 200 means the gateway accepted (and will bill) the task: losing the
+            # id is the ambiguous case, not a plain bad answer.
+            error = AmbiguousCreateError(
+                f"the gateway accepted the create but its answer is unreadable ({exc})",
+                external_task_id=external_task_id,
+            )
+            error.external_task_id = external_task_id
+            raise error from exc
+
+    @staticmethod
+    def read_query(response: httpx.Response) -> Task:
+        from kling_i2v_api.models import TaskQueryResponse
+
+        data = _http.json_body(response)
+        try:
+            return Task.from_query(TaskQueryResponse.from_dict(data))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _http.malformed(response, "task query answer", exc) from exc
+
+    @staticmethod
+    def checked(response: httpx.Response, request: _Request) -> httpx.Response:
+        if not 200 <= response.status_code < 300:
+            raise _http.status_error(response, request.external_task_id)
+        return response
+
+    @staticmethod
+    def transport_error(exc: httpx.TransportError, request: _Request) -> KlingError:
+        return _http.transport_error(exc, request.operation, request.external_task_id)
+
+    def retry_options(self, operation: Operation, sleep: Callable[[float], Any]) -> dict[str, Any]:
+        policy = self.retry
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            return policy.delay(state.attempt_number, error)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            if error is not None:
+                _http.log_retry(operation, state.attempt_number, policy, error, delay)
+
+        return {
+            "stop": tenacity.stop_after_attempt(policy.max_retries + 1),
+            "wait": wait,
+            "retry": tenacity.retry_if_exception(lambda e: _http.is_retryable(e, operation)),
+            "before_sleep": before_sleep,
+            "sleep": sleep,
+            "reraise": True,
+        }
+
+    def waiter(
+        self, task: TaskOrId, timeout: float, on_progress: ProgressCallback | None,
+        monotonic: Callable[[], float],
+    ) -> Waiter:
+        task_id = task.task_id if isinstance(task, Task) else task
+        return Waiter(task_id, timeout=timeout, policy=self.poll, monotonic=monotonic,
+                      on_progress=on_progress)
+
+    def http_options(self, timeout: httpx.Timeout | float | None) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "auth": self.auth,
+            "timeout": DEFAULT_TIMEOUT if timeout is None else timeout,
+            "headers": {"User-Agent": _user_agent()},
+            "follow_redirects": False,  # a redirect must not carry the token elsewhere
+        }
+
+
+def _user_agent() -> str:
+    from ._version import __version__
+
+    return f"kling-i2v/{__version__} httpx/{httpx.__version__}"
+
+
+class _Download:
+    """A file being written next to its final name, moved into place only when whole."""
+
+    def __init__(self, path: str | os.PathLike[str], task_or_url: TaskOrId, overwrite: bool) -> None:
+        target = Path(path)
+        if target.is_dir():
+            name = task_or_url.task_id if isinstance(task_or_url, Task) else "video"
+            target = target / f"{name}.mp4"
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.target = target
+        self.overwrite = overwrite
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        self.temp = Path(temp)
+        self.file = os.fdopen(fd, "wb")
+        self.expected: int | None = None
+
+    def restart(self, response: httpx.Response) -> None:
+        self.file.seek(0)
+        self.file.truncate()
+        length = response.headers.get("content-length")
+        self.expected = int(length) if length and length.isdigit() else None
+
+    def finish(self) -> Path:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        written = self.file.tell()
+        self.file.close()
+        if self.expected is not None and written != self.expected:
+            raise KlingError(f"download truncated: {written} of {self.expected} bytes")
+        if self.overwrite:
+            os.replace(self.temp, self.target)
+        else:
+            try:
+                os.link(self.temp, self.target)  # fails, atomically, if the name was taken meanwhile
+            except FileExistsError:
+                raise FileExistsError(f"{self.target} exists; pass overwrite=True to replace it") from None
+            except OSError:  # a file system without hard links
+                os.replace(self.temp, self.target)
+            self.temp.unlink(missing_ok=True)
+        return self.target
+
+    def abandon(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        self.temp.unlink(missing_ok=True)
+
+
+# ============================================================================ sync
+
+
+class KlingClient:
+    """Kling image-to-video through the anyfast.ai gateway.
+
+    >>> with KlingClient() as kling:                  # token from ANYFAST_API_KEY
+    ...     task = kling.create(image="cat.png", prompt="the cat jumps", mode="pro")
+    ...     done = kling.wait(task, on_progress=print)
+    ...     kling.download(done, "cat.mp4")
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        poll: PollPolicy | None = None,
+        validate: bool = True,
+        http_client: httpx.Client | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """`token` defaults to $ANYFAST_API_KEY, `base_url` to $ANYFAST_BASE_URL or
+        https://www.anyfast.ai. `validate=False` skips the client-side checks against
+        openapi.yaml. `http_client` replaces the pooled httpx.Client (its own settings,
+        TLS included, are then used as given; the client does not close it)."""
+        retry = retry or RetryPolicy()
+        if max_retries is not None:
+            retry = attrs.evolve(retry, max_retries=max_retries)
+        self._core = _ClientCore(token, base_url, retry=retry, poll=poll or PollPolicy(),
+                                 validate=validate)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(**self._core.http_options(timeout))
+        if http_client is not None:
+            self._http.auth = self._core.auth
+        self._clock: Clock = clock or SystemClock()
+
+    def __repr__(self) -> str:
+        return f"KlingClient(base_url={str(self._core.base_url)!r})"
+
+    @property
+    def base_url(self) -> str:
+        return str(self._core.base_url)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    # ------------------------------------------------------------------ calls
+
+    def create(
+        self, request: ImageToVideoRequest | Mapping[str, Any] | None = None, /,
+        **fields: Unpack[CreateFields],
+    ) -> Task:
+        """Create a task (billed once accepted) and return it, queued.
+
+        Fields are keyword arguments (or a generated `ImageToVideoRequest` / dict, which
+        keyword arguments override). Images may be `Image`s, paths, URLs or bytes. An
+        `external_task_id` is filled in when none is given; it identifies the task if
+        the answer is lost (AmbiguousCreateError carries it)."""
+        request_ = self._core.create_request(request, fields)
+        response = self._send(request_)
+        return self._core.read_created(response, request_.external_task_id)
+
+    def get(self, task: TaskOrId) -> Task:
+        """The task's current state."""
+        return self._core.read_query(self._send(self._core.query_request(task)))
+
+    def wait(self, task: TaskOrId, *, timeout: float = DEFAULT_WAIT_TIMEOUT,
+             on_progress: ProgressCallback | None = None) -> Task:
+        """Poll until the task finishes; returns it succeeded, raises TaskFailedError or
+        WaitTimeoutError (which carries the last state seen). `on_progress` is called
+        with the task whenever its status or progress changes."""
+        waiter = self._core.waiter(task, timeout, on_progress, self._clock.monotonic)
+        while True:
+            done = waiter.observe(self.get(waiter.task_id))
+            if done is not None:
+                return done
+            self._clock.sleep(waiter.next_sleep())
+
+    def create_and_wait(
+        self, request: ImageToVideoRequest | Mapping[str, Any] | None = None, /, *,
+        timeout: float = DEFAULT_WAIT_TIMEOUT, on_progress: ProgressCallback | None = None,
+        **fields: Unpack[CreateFields],
+    ) -> Task:
+        task = self.create(request, **fields)
+        if on_progress is not None:
+            on_progress(task)
+        return self.wait(task, timeout=timeout, on_progress=on_progress)
+
+    def download(self, task_or_url: TaskOrId, path: str | os.PathLike[str], *,
+                 overwrite: bool = False) -> Path:
+        """Stream the video to `path` (a file, or a folder to put `<task_id>.mp4` in).
+        Written to a temporary file beside it and renamed into place when complete; an
+        existing file is kept unless `overwrite=True`."""
+        request = self._core.download_request(task_or_url)
+        download = _Download(path, task_or_url, overwrite)
+        try:
+            tenacity.Retrying(**self._core.retry_options("download", self._clock.sleep))(
+                self._download_once, request, download
+            )
+            return download.finish()
+        finally:
+            download.abandon()
+
+    # ------------------------------------------------------------------ I/O
+
+    def _send(self, request: _Request) -> httpx.Response:
+        retrying = tenacity.Retrying(**self._core.retry_options(request.operation, self._clock.sleep))
+        response: httpx.Response = retrying(self._send_once, request)
+        return response
+
+    def _send_once(self, request: _Request) -> httpx.Response:
+        try:
+            response = self._http.request(**request.kwargs)
+        except httpx.TransportError as exc:
+            raise self._core.transport_error(exc, request) from exc
+        return self._core.checked(response, request)
+
+    def _download_once(self, request: _Request, download: _Download) -> None:
+        try:
+            with self._http.stream(**request.kwargs) as response:
+                if not response.is_success:
+                    response.read()
+                self._core.checked(response, request)
+                download.restart(response)
+                for chunk in response.iter_bytes(1 << 16):
+                    download.file.write(chunk)
+        except httpx.TransportError as exc:
+            raise self._core.transport_error(exc, request) from exc
+
+
+# =========================================================================== async
+
+
+class AsyncKlingClient:
+    """The same calls as KlingClient, awaitable, over one pooled httpx.AsyncClient."""
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        poll: PollPolicy | None = None,
+        validate: bool = True,
+        http_client: httpx.AsyncClient | None = None,
+        clock: AsyncClock | None = None,
+    ) -> None:
+        retry = retry or RetryPolicy()
+        if max_retries is not None:
+            retry = attrs.evolve(retry, max_retries=max_retries)
+        self._core = _ClientCore(token, base_url, retry=retry, poll=poll or PollPolicy(),
+                                 validate=validate)
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(**self._core.http_options(timeout))
+        if http_client is not None:
+            self._http.auth = self._core.auth
+        self._clock: AsyncClock = clock or SystemAsyncClock()
+
+    def __repr__(self) -> str:
+        return f"AsyncKlingClient(base_url={str(self._core.base_url)!r})"
+
+    @property
+    def base_url(self) -> str:
+        return str(self._core.base_url)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def create(
+        self, request: ImageToVideoRequest | Mapping[str, Any] | None = None, /,
+        **fields: Unpack[CreateFields],
+    ) -> Task:
+        """See KlingClient.create."""
+        request_ = self._core.create_request(request, fields)
+        response = await self._send(request_)
+        return self._core.read_created(response, request_.external_task_id)
+
+    async def get(self, task: TaskOrId) -> Task:
+        """See KlingClient.get."""
+        return self._core.read_query(await self._send(self._core.query_request(task)))
+
+    async def wait(self, task: TaskOrId, *, timeout: float = DEFAULT_WAIT_TIMEOUT,
+                   on_progress: ProgressCallback | None = None) -> Task:
+        """See KlingClient.wait."""
+        waiter = self._core.waiter(task, timeout, on_progress, self._clock.monotonic)
+        while True:
+            done = waiter.observe(await self.get(waiter.task_id))
+            if done is not None:
+                return done
+            await self._clock.sleep(waiter.next_sleep())
+
+    async def create_and_wait(
+        self, request: ImageToVideoRequest | Mapping[str, Any] | None = None, /, *,
+        timeout: float = DEFAULT_WAIT_TIMEOUT, on_progress: ProgressCallback | None = None,
+        **fields: Unpack[CreateFields],
+    ) -> Task:
+        task = await self.create(request, **fields)
+        if on_progress is not None:
+            on_progress(task)
+        return await self.wait(task, timeout=timeout, on_progress=on_progress)
+
+    async def download(self, task_or_url: TaskOrId, path: str | os.PathLike[str], *,
+                       overwrite: bool = False) -> Path:
+        """See KlingClient.download."""
+        request = self._core.download_request(task_or_url)
+        download = _Download(path, task_or_url, overwrite)
+        try:
+            await tenacity.AsyncRetrying(**self._core.retry_options("download", self._clock.sleep))(
+                self._download_once, request, download
+            )
+            return download.finish()
+        finally:
+            download.abandon()
+
+    async def _send(self, request: _Request) -> httpx.Response:
+        retrying = tenacity.AsyncRetrying(**self._core.retry_options(request.operation, self._clock.sleep))
+        response: httpx.Response = await retrying(self._send_once, request)
+        return response
+
+    async def _send_once(self, request: _Request) -> httpx.Response:
+        try:
+            response = await self._http.request(**request.kwargs)
+        except httpx.TransportError as exc:
+            raise self._core.transport_error(exc, request) from exc
+        return self._core.checked(response, request)
+
+    async def _download_once(self, request: _Request, download: _Download) -> None:
+        try:
+            async with self._http.stream(**request.kwargs) as response:
+                if not response.is_success:
+                    await response.aread()
+                self._core.checked(response, request)
+                download.restart(response)
+                async for chunk in response.aiter_bytes(1 << 16):
+                    download.file.write(chunk)
+        except httpx.TransportError as exc:
+            raise self._core.transport_error(exc, request) from exc

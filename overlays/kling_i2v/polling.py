@@ -1,0 +1,106 @@
+"""How wait() polls: capped exponential backoff on a clock that tests can replace."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import attrs
+
+from .errors import TaskFailedError, WaitTimeoutError
+from .tasks import Task, TaskStatus
+
+__all__ = ["AsyncClock", "Clock", "PollPolicy", "SystemAsyncClock", "SystemClock"]
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
+
+
+class AsyncClock(Protocol):
+    def monotonic(self) -> float: ...
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock, usable by both clients."""
+
+    monotonic = staticmethod(time.monotonic)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class SystemAsyncClock:
+    """The real clock, for AsyncKlingClient."""
+
+    monotonic = staticmethod(time.monotonic)
+
+    @staticmethod
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@attrs.frozen
+class PollPolicy:
+    """Delays between status checks: initial, initial*factor, ... never above `max_interval`.
+
+    `max_interval` bounds how late a finished task is noticed; the doubling keeps the
+    number of requests for a long task close to duration / max_interval.
+    """
+
+    initial_interval: float = 1.0
+    factor: float = 2.0
+    max_interval: float = 10.0
+
+    def intervals(self) -> Iterator[float]:
+        interval = self.initial_interval
+        while True:
+            yield min(interval, self.max_interval)
+            interval *= self.factor
+
+
+class Waiter:
+    """The decisions of one wait(), shared by the sync and async loops."""
+
+    def __init__(
+        self,
+        task_id: str,
+        *,
+        timeout: float,
+        policy: PollPolicy,
+        monotonic: Callable[[], float],
+        on_progress: Callable[[Task], object] | None,
+    ) -> None:
+        self.task_id = task_id
+        self.timeout = timeout
+        self._deadline = monotonic() + timeout
+        self._monotonic = monotonic
+        self._intervals = policy.intervals()
+        self._on_progress = on_progress
+        self.last: Task | None = None
+
+    def observe(self, task: Task) -> Task | None:
+        """The finished task, or None to keep polling; raises TaskFailedError."""
+        previous = self.last
+        self.last = task
+        if self._on_progress is not None and (
+            previous is None or (previous.status, previous.progress) != (task.status, task.progress)
+        ):
+            self._on_progress(task)
+        if task.status is TaskStatus.FAILED:
+            raise TaskFailedError(task)
+        if task.status is TaskStatus.SUCCEEDED:
+            return task
+        return None
+
+    def next_sleep(self) -> float:
+        """Seconds until the next check; raises WaitTimeoutError when time is up."""
+        remaining = self._deadline - self._monotonic()
+        if remaining <= 0:
+            raise WaitTimeoutError(self.last, self.timeout, self.task_id)
+        return min(next(self._intervals), remaining)

@@ -1,0 +1,115 @@
+"""Turning keyword arguments into a validated request for the generated client."""
+
+from __future__ import annotations
+
+import enum
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
+
+from .images import Image
+from .validation import validate_request
+
+if TYPE_CHECKING:
+    from kling_i2v_api.models import (
+        CameraControl,
+        Duration,
+        DynamicMask,
+        Element,
+        ImageToVideoRequest,
+        Mode,
+        ModelName,
+        MultiPromptShot,
+        ShotType,
+        Sound,
+        WatermarkInfo,
+    )
+
+__all__ = ["CreateFields", "ImageLike", "build_request_body"]
+
+ImageLike: TypeAlias = Image | str | os.PathLike[str] | bytes
+"""An `Image`, an http(s) URL, a path to a local JPEG/PNG, or its bytes."""
+
+
+class CreateFields(TypedDict, total=False):
+    """The keyword arguments of `create()`: the request fields of openapi.yaml, typed
+    with the generated enums and models (plain strings and dicts are accepted too and
+    checked against the spec). A test keeps this in step with the spec's field list."""
+
+    model_name: ModelName | str
+    image: ImageLike
+    image_tail: ImageLike
+    prompt: str
+    negative_prompt: str
+    mode: Mode | str
+    duration: Duration | str | int
+    cfg_scale: float
+    multi_shot: bool
+    shot_type: ShotType | str
+    multi_prompt: Sequence[MultiPromptShot | Mapping[str, Any]]
+    element_list: Sequence[Element | Mapping[str, Any]]
+    sound: Sound | str
+    camera_control: CameraControl | Mapping[str, Any]
+    static_mask: ImageLike
+    dynamic_masks: Sequence[DynamicMask | Mapping[str, Any]]
+    watermark_info: WatermarkInfo | Mapping[str, Any]
+    callback_url: str
+    external_task_id: str
+
+
+_IMAGE_FIELDS = ("image", "image_tail", "static_mask")
+
+
+def new_external_task_id() -> str:
+    return f"kling-i2v-{uuid.uuid4().hex}"
+
+
+def build_request_body(
+    request: ImageToVideoRequest | Mapping[str, Any] | None,
+    fields: Mapping[str, Any],
+    *,
+    validate: bool = True,
+) -> dict[str, Any]:
+    """The JSON body for a create call: `request` (a generated model or a dict) updated
+    with `fields`, images encoded, `external_task_id` filled in when absent, then checked
+    against openapi.yaml (RequestValidationError lists every problem)."""
+    body: dict[str, Any] = {}
+    if request is not None:
+        body.update(request if isinstance(request, Mapping) else request.to_dict())
+    given = {k: v for k, v in fields.items() if v is not None}
+    # Keyword arguments name images (paths, URLs, bytes); a request object already
+    # carries what goes on the wire.
+    for name in _IMAGE_FIELDS:
+        if name in given:
+            given[name] = Image.coerce(given[name]).to_api()
+    if isinstance(given.get("dynamic_masks"), Sequence):
+        given["dynamic_masks"] = [_with_mask(m) for m in given["dynamic_masks"]]
+    if isinstance(given.get("duration"), int) and not isinstance(given["duration"], bool):
+        given["duration"] = str(given["duration"])  # the gateway wants a JSON string
+    body.update(given)
+    body = {k: _jsonable(v) for k, v in body.items()}
+    body.setdefault("external_task_id", new_external_task_id())
+    if validate:
+        validate_request(body)
+    return body
+
+
+def _with_mask(item: Any) -> Any:
+    if isinstance(item, Mapping) and "mask" in item:
+        return {**item, "mask": Image.coerce(item["mask"]).to_api()}
+    return item
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Image):
+        return value.to_api()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
