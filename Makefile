@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install test generate check-generated typecheck clean
+.PHONY: install test demo bench generate check-generated typecheck clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,12 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(PY) -m kling_i2v.demo
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
 
 generate:
 	./generate.sh

@@ -39,6 +39,8 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    client_port: int = 0
+    """The client's source port: one per TCP connection."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -63,7 +65,8 @@ class ScriptedServer:
                 body = self.rfile.read(length) if length else b""
                 with server._lock:
                     server.seen.append(
-                        Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                        Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                             self.client_address[1])
                     )
                     reply = server.replies.popleft() if server.replies else server.default
                 if reply.action == "reset":

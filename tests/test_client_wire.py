@@ -129,6 +129,15 @@ def test_get_reads_the_nested_query_answer(server: ScriptedServer, client: Kling
     assert task.external_task_id == "batch-7f3c-row-12"
 
 
+def test_one_pooled_connection_serves_every_call(server: ScriptedServer, client: KlingClient) -> None:
+    server.script(*[Reply(200, CREATED), Reply(200, load_data("query_in_progress.json"))] * 3)
+    for _ in range(3):
+        client.create(image=URL_IMAGE, prompt="p")
+        client.get("1")
+    assert len(server.seen) == 6
+    assert len({s.client_port for s in server.seen}) == 1
+
+
 def test_task_ids_are_quoted_into_the_path(server: ScriptedServer, client: KlingClient) -> None:
     server.script(Reply(200, load_data("query_in_progress.json")))
     client.get("../../etc/passwd")
