@@ -1,0 +1,60 @@
+"""The offline demo behind `make demo`: the whole job against the built-in fake gateway.
+
+    python -m kling_i2v.demo [--out DIR] [--seconds N]
+
+Starts the fake gateway on loopback, then does what a user does against the real
+service: load an image, create a task, follow its progress, download the video.
+It never reads ANYFAST_API_KEY or ANYFAST_BASE_URL, so it cannot reach anyfast.ai.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .client import KlingClient
+from .images import Image
+from .polling import PollPolicy
+from .tasks import Task
+from .testing import FakeGateway, sample_image_path
+
+
+def _bar(task: Task) -> None:
+    filled = task.progress // 5
+    line = f"\r  [{'#' * filled}{'.' * (20 - filled)}] {task.progress:3d}%  {task.status.value:<9}"
+    sys.stdout.write(line)
+    sys.stdout.flush()
+    if task.finished:
+        sys.stdout.write("\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kling_i2v.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("demo-output"),
+                        help="folder for the video (default: ./demo-output)")
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="how long the fake render takes, in real seconds (default: 4)")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    with FakeGateway(task_seconds=args.seconds) as gateway:
+        print(f"fake gateway listening on {gateway.base_url} (offline, no real token)")
+        image = Image.from_path(sample_image_path())
+        print(f"image: {image.source} ({image.kind}, {image.width}x{image.height})")
+        poll = PollPolicy(initial_interval=0.2, max_interval=0.5)
+        with KlingClient(gateway.token, base_url=gateway.base_url, poll=poll) as kling:
+            task = kling.create(image=image, prompt="the camera slowly pushes in on the scene",
+                                mode="std", duration="5")
+            print(f"created task {task.task_id} (external id {task.external_task_id})")
+            done = kling.wait(task, on_progress=_bar, timeout=120)
+            path = kling.download(done, args.out / f"{done.task_id}.mp4", overwrite=True)
+    size = path.stat().st_size
+    print(f"video saved: {path.resolve()} ({size:,} bytes) in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
