@@ -72,7 +72,7 @@ touch "$work/kling_i2v_api/py.typed"
 find "$work/kling_i2v_api" \( -name __pycache__ -o -name .ruff_cache \) -prune -exec rm -rf {} +
 
 if [ "$check" = 1 ]; then
-  if diff -r -q "$out" "$work/kling_i2v_api" >"$work/diff" 2>&1; then
+  if diff -r -q -x __pycache__ "$out" "$work/kling_i2v_api" >"$work/diff" 2>&1; then
     echo "generate.sh --check: generated_client/ matches $(basename "$spec")"
     exit 0
   fi

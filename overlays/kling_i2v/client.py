@@ -342,8 +342,6 @@ class KlingClient:
         **fields: Unpack[CreateFields],
     ) -> Task:
         task = self.create(request, **fields)
-        if on_progress is not None:
-            on_progress(task)
         return self.wait(task, timeout=timeout, on_progress=on_progress)
 
     def download(self, task_or_url: TaskOrId, path: str | os.PathLike[str], *,
@@ -465,8 +463,6 @@ class AsyncKlingClient:
         **fields: Unpack[CreateFields],
     ) -> Task:
         task = await self.create(request, **fields)
-        if on_progress is not None:
-            on_progress(task)
         return await self.wait(task, timeout=timeout, on_progress=on_progress)
 
     async def download(self, task_or_url: TaskOrId, path: str | os.PathLike[str], *,

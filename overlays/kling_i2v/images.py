@@ -16,20 +16,24 @@ instead of as a 400 after a 13 MB upload:
 - aspect ratio (width / height) between 1:2.5 and 2.5:1, both ends included.
 
 Dimensions come from the file header (PNG IHDR, JPEG frame header); pixels are never decoded
-and no imaging library is needed. A ~10 MB image costs about two copies of its base64 text
-at peak: the file is read once, encoded, and the raw bytes are dropped before the base64
-bytes become the str that goes into the JSON body.
+and no imaging library is needed. Memory: a file is read once, into a buffer as long as its
+base64 text, and encoded there in place, so the peak is that buffer plus the str made from
+it (about 2.7 times the file size; `open().read()` + `b64encode()` alone peaks at 3 times,
+because b64encode over-allocates its output).
 """
 
 from __future__ import annotations
 
-import base64
+import functools
+
+import binascii
+import io
 import os
+import re
 import stat
 import struct
 import urllib.parse
 import zlib
-from collections.abc import Callable
 from fractions import Fraction
 from typing import IO, Any, Literal, TypeAlias
 
@@ -37,27 +41,52 @@ import attrs
 
 from .errors import ImageError
 
-__all__ = ["MAX_ASPECT_RATIO", "MAX_BYTES", "MIN_SIDE", "Image", "ImageKind"]
+__all__ = ["Image", "ImageKind", "ImageRules", "rules"]
 
-# The upstream rules live only in the prose of openapi.yaml's `image` description
-# ("max 10MB, each side at least 300px, aspect ratio 1:2.5 to 2.5:1"), so they are spelled
-# out here; keep the two in step.
-MAX_BYTES = 10 * 1024 * 1024
-"""Upstream says "max 10MB"; read as binary megabytes (10 MiB), the more generous reading,
-so a file the gateway would take is never refused here. Measured on the raw file, not the
-base64 text."""
-MIN_SIDE = 300
-"""Pixels, for both width and height."""
-MAX_ASPECT_RATIO = Fraction(5, 2)
-"""Longer side / shorter side, inclusive. A Fraction, so 750x300 is exactly on the limit."""
+
+
+@attrs.frozen
+class ImageRules:
+    """The upstream image rules, read from openapi.yaml (`x-image-rules` of the request
+    schema), since JSON Schema cannot say them about a base64 string."""
+
+    formats: tuple[str, ...]
+    max_bytes: int
+    """Of the raw file, not of its base64 text."""
+    min_side: int
+    """Pixels, for both width and height."""
+    max_aspect_ratio: Fraction
+    """Longer side / shorter side, inclusive. A Fraction, so 750x300 is exactly on the limit."""
+
+
+@functools.cache
+def rules() -> ImageRules:
+    from .validation import request_schema  # noqa: PLC0415  (the spec loads on first use)
+
+    spec = request_schema()["x-image-rules"]
+    return ImageRules(
+        formats=tuple(spec["formats"]),
+        max_bytes=int(spec["max_bytes"]),
+        min_side=int(spec["min_side"]),
+        max_aspect_ratio=Fraction(str(spec["max_aspect_ratio"])),
+    )
+
 
 ImageKind: TypeAlias = Literal["url", "jpeg", "png"]
 
+_Data: TypeAlias = bytes | bytearray
 _MIB = 1024 * 1024
+# Raw bytes per base64 step: a multiple of 3 (no padding mid-stream), small enough for its
+# temporary output to come from the allocator's free lists rather than fresh pages.
+_CHUNK = 3 * 16 * 1024
 _MAX_SOURCE_CHARS = 80
 # Longer than any real path (PATH_MAX is 4096 on Linux): such a str is almost surely base64
 # or a data: URL, and open() would put all of it into the error message.
 _MAX_PATH_CHARS = 4096
+
+# "scheme://" (RFC 3986 scheme characters; two or more, as "C://" is a Windows drive), or
+# "data:", which has no slashes.
+_URL_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://|data:", re.IGNORECASE)
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOI = b"\xff\xd8\xff"
@@ -97,33 +126,37 @@ class Image:
         """A local JPEG or PNG file. Raises ImageError if it breaks an upstream rule, and
         OSError (FileNotFoundError, IsADirectoryError, ...) if it cannot be read."""
         source = os.fspath(path)
-
-        def read() -> bytes:
-            with open(source, "rb") as f:
-                info = os.fstat(f.fileno())
-                if not stat.S_ISREG(info.st_mode):  # a pipe or device: no size to trust
-                    return f.read(MAX_BYTES + 1)
-                # Refuse an oversized file before reading it.
-                _check_size(source, info.st_size)
-                # One byte over the expected size: a file that grew since fstat still
-                # reaches the size check, and the buffer is allocated once at the right size.
-                data = f.read(info.st_size + 1)
-                if len(data) > info.st_size:
-                    data += f.read(MAX_BYTES + 1 - len(data))
-                return data
-
-        return cls._from_reader(source, read)
+        with open(source, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):  # a pipe or a device: no size to trust
+                return cls._from_data(source, f.read(rules().max_bytes + 1))
+            _check_size(source, info.st_size)  # before reading a byte of it
+            # Read straight into a buffer as long as the base64 text, which is then
+            # encoded in place: the raw bytes never get a buffer of their own.
+            buf = bytearray(_base64_length(info.st_size))
+            with memoryview(buf) as view:
+                size = _read_into(f, view[: info.st_size])
+            if size != info.st_size or f.read(1):
+                raise ImageError(
+                    source,
+                    "must not change while it is read",
+                    f"{info.st_size} bytes when opened, then a different size",
+                )
+        kind, width, height = _inspect(source, buf, size)
+        return cls(
+            source=source, kind=kind, width=width, height=height, size_bytes=size,
+            payload=_base64_in_place(buf, size),
+        )
 
     @classmethod
-    def from_bytes(cls, data: bytes, *, name: str = "<bytes>") -> Image:
+    def from_bytes(cls, data: bytes | bytearray | memoryview, *, name: str = "<bytes>") -> Image:
         """A JPEG or PNG image held in memory; `name` is used in messages and the repr."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(
                 f"Image.from_bytes() needs bytes, not {type(data).__name__}; "
                 "for a path use Image.from_path(), for a URL Image.from_url()"
             )
-        owned = data if isinstance(data, bytes) else bytes(data)
-        return cls._from_reader(name, lambda: owned)
+        return cls._from_data(name, data if isinstance(data, bytes) else bytes(data))
 
     @classmethod
     def from_file(cls, fileobj: IO[bytes], *, name: str | None = None) -> Image:
@@ -131,19 +164,8 @@ class Image:
         end. `name` defaults to the file object's `name` when it has one."""
         if name is None:
             name = _file_name(fileobj)
-
-        def read() -> bytes:
-            # At most one byte more than allowed: enough to tell the file is too big
-            # without reading all of an arbitrarily large stream.
-            data: Any = fileobj.read(MAX_BYTES + 1)
-            if not isinstance(data, bytes):
-                raise TypeError(
-                    f"Image.from_file() needs a binary file object (open(path, 'rb')); "
-                    f"read() returned {type(data).__name__}"
-                )
-            return data
-
-        return cls._from_reader(name, read)
+        # Not bound to a name here, so that _from_data holds the only reference.
+        return cls._from_data(name, _read_stream(fileobj))
 
     @classmethod
     def from_url(cls, url: str) -> Image:
@@ -181,7 +203,7 @@ class Image:
         - an `Image` is returned as is;
         - a path object (`pathlib.Path`, any `os.PathLike`) is read with `from_path`;
         - a str starting with `http://` or `https://` (any case) goes to `from_url`;
-        - a str with another URL scheme (`ftp://`, `file://`, `data:`, ...) also goes to
+        - a str with another URL scheme (`ftp://`, `s3://`, `data:`, ...) also goes to
           `from_url`, which refuses it with an ImageError rather than looking for a file
           of that name;
         - any other str is a path, read with `from_path`;
@@ -210,21 +232,18 @@ class Image:
         )
 
     @classmethod
-    def _from_reader(cls, source: str, read: Callable[[], bytes]) -> Image:
-        # `read` hands over the only reference to the raw bytes, so they can be freed
-        # before the base64 bytes are turned into a str: peak is then raw + base64 while
-        # encoding, or base64 bytes + str while decoding, never all three.
-        data = read()
+    def _from_data(cls, source: str, data: bytes) -> Image:
         size = len(data)
-        _check_size(source, size)
-        kind, width, height = _dimensions(source, data)
-        _check_dimensions(source, width, height)
-        encoded = base64.b64encode(data)
+        kind, width, height = _inspect(source, data, size)
+        buf = bytearray(_base64_length(size))
+        with memoryview(buf) as view:
+            view[:size] = data  # buf[:size] = data would copy data into a temporary first
+        # The caller passed its only reference (from_file, from_path on a pipe): the raw
+        # bytes go now, before the base64 text needs a second buffer.
         del data
-        text = encoded.decode("ascii")
-        del encoded
         return cls(
-            source=source, kind=kind, width=width, height=height, size_bytes=size, payload=text
+            source=source, kind=kind, width=width, height=height, size_bytes=size,
+            payload=_base64_in_place(buf, size),
         )
 
     # ---------------------------------------------------------------- use
@@ -237,13 +256,51 @@ class Image:
 # ------------------------------------------------------------------------ helpers
 
 
+def _read_stream(fileobj: IO[bytes]) -> bytes:
+    # One byte more than allowed is enough to tell the image is too big, without reading
+    # all of an arbitrarily large stream.
+    data: Any = fileobj.read(rules().max_bytes + 1)
+    if not isinstance(data, bytes):
+        raise TypeError(
+            "Image.from_file() needs a binary file object (open(path, 'rb')); "
+            f"read() returned {type(data).__name__}"
+        )
+    return data
+
+
+def _base64_length(size: int) -> int:
+    return 4 * ((size + 2) // 3)
+
+
+def _read_into(f: io.BufferedReader, view: memoryview) -> int:
+    got = 0
+    while got < len(view):
+        n = f.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _base64_in_place(buf: bytearray, size: int) -> str:
+    """The base64 text of the `size` raw bytes at the start of `buf`, which is exactly as
+    long as that text and is overwritten with it.
+
+    b64encode() of the whole image would allocate twice the image size for its output, and
+    the raw bytes, the base64 bytes and the str would all be alive at once; here the peak is
+    this one buffer plus the str made from it.
+    """
+    with memoryview(buf) as view:
+        # From the end backwards: a chunk's text starts at 4/3 of the chunk's offset, so
+        # it only ever overwrites raw bytes that are already encoded.
+        for start in range((size - 1) // _CHUNK * _CHUNK, -1, -_CHUNK):
+            text = binascii.b2a_base64(view[start : min(start + _CHUNK, size)], newline=False)
+            view[start // 3 * 4 : start // 3 * 4 + len(text)] = text
+    return buf.decode("ascii")
+
+
 def _looks_like_url(text: str) -> bool:
-    head = text[:16].lower()
-    if head.startswith("data:"):
-        return True
-    scheme, sep, _ = head.partition("://")
-    # One letter before "://" would be a Windows drive (C://...), not a scheme.
-    return bool(sep) and len(scheme) > 1 and scheme.isascii() and scheme.isalpha()
+    return _URL_PREFIX.match(text) is not None
 
 
 def _file_name(fileobj: object) -> str:
@@ -258,23 +315,25 @@ def _file_name(fileobj: object) -> str:
 def _format_size(size: int) -> str:
     text = f"{size / _MIB:.1f} MB"
     # 10485761 bytes would print as "10.0 MB" and look allowed.
-    return text if size / _MIB >= 10.05 else f"{text}, {size} bytes"
+    return text if size / _MIB >= rules().max_bytes / _MIB + 0.05 else f"{text}, {size} bytes"
 
 
 def _check_size(source: str, size: int) -> None:
-    if size > MAX_BYTES:
-        raise ImageError(source, f"must be at most {MAX_BYTES // _MIB} MB", _format_size(size))
+    limit = rules().max_bytes
+    if size > limit:
+        raise ImageError(source, f"must be at most {limit / _MIB:g} MB", _format_size(size))
 
 
 def _check_dimensions(source: str, width: int, height: int) -> None:
-    if min(width, height) < MIN_SIDE:
+    limits = rules()
+    if min(width, height) < limits.min_side:
         raise ImageError(
-            source, f"each side must be at least {MIN_SIDE} px", f"{width}x{height}"
+            source, f"each side must be at least {limits.min_side} px", f"{width}x{height}"
         )
     ratio = Fraction(max(width, height), min(width, height))
-    if ratio > MAX_ASPECT_RATIO:
-        limit = f"{float(MAX_ASPECT_RATIO):g}"
-        shown = _format_ratio(ratio)
+    if ratio > limits.max_aspect_ratio:
+        limit = f"{float(limits.max_aspect_ratio):g}"
+        shown = _format_ratio(ratio, limits.max_aspect_ratio)
         got = f"{shown}:1" if width >= height else f"1:{shown}"
         raise ImageError(
             source,
@@ -283,28 +342,41 @@ def _check_dimensions(source: str, width: int, height: int) -> None:
         )
 
 
-def _format_ratio(ratio: Fraction) -> str:
+def _format_ratio(ratio: Fraction, limit: Fraction) -> str:
     # Enough decimals that a ratio just over the limit does not print as the limit itself.
     for digits in range(2, 10):
         text = f"{float(ratio):.{digits}f}"
-        if Fraction(text) > MAX_ASPECT_RATIO:
+        if Fraction(text) > limit:
             return text
     return str(ratio)  # pragma: no cover - sides are at most 2**32, nine decimals suffice
 
 
-def _dimensions(source: str, data: bytes) -> tuple[Literal["jpeg", "png"], int, int]:
-    if data.startswith(_PNG_SIGNATURE):
-        return ("png", *_png_dimensions(source, data))
-    if data.startswith(_JPEG_SOI):
-        return ("jpeg", *_jpeg_dimensions(source, data))
-    raise ImageError(source, "must be a JPEG or PNG image", _describe(data))
+def _inspect(source: str, data: _Data, size: int) -> tuple[Literal["jpeg", "png"], int, int]:
+    """Every upstream rule, checked on the first `size` bytes of `data` (the rest of a
+    buffer that is to receive the base64 text is not the image)."""
+    _check_size(source, size)
+    if data.startswith(_PNG_SIGNATURE, 0, size):
+        kind: Literal["jpeg", "png"] | None = "png"
+        width, height = _png_dimensions(source, data, size)
+    elif data.startswith(_JPEG_SOI, 0, size):
+        kind = "jpeg"
+        width, height = _jpeg_dimensions(source, data, size)
+    else:
+        kind = None
+    allowed = rules().formats
+    if kind not in allowed:
+        found = _describe(bytes(data[: min(size, 1024)])) if kind is None else f"{kind.upper()} data"
+        raise ImageError(source, f"must be a {' or '.join(f.upper() for f in allowed)} image", found)
+    _check_dimensions(source, width, height)
+    assert kind is not None
+    return kind, width, height
 
 
-def _png_dimensions(source: str, data: bytes) -> tuple[int, int]:
+def _png_dimensions(source: str, data: _Data, size: int) -> tuple[int, int]:
     rule = "must be a valid PNG image"
     # The PNG spec puts IHDR first: length 13, type, width, height, 5 more bytes, CRC.
-    if len(data) < 33:
-        raise ImageError(source, rule, f"data truncated in the header ({len(data)} bytes)")
+    if size < 33:
+        raise ImageError(source, rule, f"data truncated in the header ({size} bytes)")
     length, chunk_type = struct.unpack_from(">I4s", data, 8)
     if chunk_type != b"IHDR" or length != 13:
         raise ImageError(source, rule, f"{chunk_type!r} where the IHDR header should be")
@@ -316,16 +388,15 @@ def _png_dimensions(source: str, data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def _jpeg_dimensions(source: str, data: bytes) -> tuple[int, int]:
+def _jpeg_dimensions(source: str, data: _Data, end: int) -> tuple[int, int]:
     rule = "must be a valid JPEG image"
-    end = len(data)
     pos = 2  # after SOI
     while True:
         # libjpeg's way of finding the next marker: skip junk up to 0xFF, then any number
         # of 0xFF fill bytes; FF00 is a stuffed data byte, not a marker.
-        pos = data.find(b"\xff", pos)
+        pos = data.find(b"\xff", pos, end)
         while pos != -1 and pos + 1 < end and data[pos + 1] in (0xFF, 0x00):
-            pos = data.find(b"\xff", pos + 1)
+            pos = data.find(b"\xff", pos + 1, end)
         if pos == -1 or pos + 1 >= end:
             raise ImageError(source, rule, "data truncated before the frame header (SOF)")
         marker = data[pos + 1]
