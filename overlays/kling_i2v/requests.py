@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         WatermarkInfo,
     )
 
-__all__ = ["CreateFields", "ImageLike", "build_request_body"]
+__all__ = ["IMAGE_FIELDS", "CreateFields", "ImageLike", "build_request_body"]
 
 ImageLike: TypeAlias = Image | str | os.PathLike[str] | bytes
 """An `Image`, an http(s) URL, a path to a local JPEG/PNG, or its bytes."""
@@ -58,7 +58,8 @@ class CreateFields(TypedDict, total=False):
     external_task_id: str
 
 
-_IMAGE_FIELDS = ("image", "image_tail", "static_mask")
+IMAGE_FIELDS = ("image", "image_tail", "static_mask")
+"""Fields that take an image: an `Image`, a local path, an http(s) URL or bytes."""
 
 
 def new_external_task_id() -> str:
@@ -80,7 +81,7 @@ def build_request_body(
     given = {k: v for k, v in fields.items() if v is not None}
     # Keyword arguments name images (paths, URLs, bytes); a request object already
     # carries what goes on the wire.
-    for name in _IMAGE_FIELDS:
+    for name in IMAGE_FIELDS:
         if name in given:
             given[name] = Image.coerce(given[name]).to_api()
     if isinstance(given.get("dynamic_masks"), Sequence):

@@ -1,0 +1,14 @@
+"""The `kling-i2v` command line: create, status, wait, download, batch, fake-gateway.
+
+    kling-i2v create cat.png --prompt "the cat jumps" --wait --out cat.mp4
+    kling-i2v batch shots.csv --out videos/ --concurrency 8
+
+`main(argv)` runs one command and returns its exit code (see `ExitCode`); the console
+script and `python -m kling_i2v.cli` call it. Options, their choices and their help come
+from openapi.yaml (see kling_i2v.fields).
+"""
+
+from ._app import main
+from ._exit import ExitCode
+
+__all__ = ["ExitCode", "main"]

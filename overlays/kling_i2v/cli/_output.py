@@ -1,0 +1,331 @@
+"""What `kling-i2v` prints: one JSON document with --json, readable text otherwise.
+
+stdout carries the result; stderr carries progress bars, notes and errors (with --json,
+errors are the JSON document on stdout, so scripts read one place). rich is imported only
+when something is printed for humans, so --json runs and --help do not pay for it. Every
+line goes through `redact`, which blanks the API token should it ever show up.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from ..journal import JournalRow, RowState
+from ..tasks import Task
+from ._exit import ExitCode
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from ..batch import BatchResult
+
+__all__ = ["BatchDisplay", "Output", "TaskProgress", "batch_json", "print_batch", "task_json"]
+
+_MIN_SECRET = 8
+
+
+class Output:
+    def __init__(self, *, json_mode: bool, secret: str | None = None) -> None:
+        self.json_mode = json_mode
+        self._secret = secret or None
+        self._out: Console | None = None
+        self._err: Console | None = None
+
+    def set_secret(self, secret: str | None) -> None:
+        self._secret = secret or None
+
+    @property
+    def live(self) -> bool:
+        """Whether progress bars are drawn: text output, with stderr a terminal (a bar in a
+        log file is noise)."""
+        return not self.json_mode and self.err.is_terminal
+
+    def redact(self, text: str) -> str:
+        # a token too short to be a real one (a test's "x") would only mangle the output
+        if self._secret and len(self._secret) >= _MIN_SECRET:
+            return text.replace(self._secret, "***")
+        return text
+
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            from rich.console import Console
+
+            self._out = Console(highlight=False, markup=False, soft_wrap=True)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+        return self._err
+
+    def emit(self, data: Mapping[str, Any], human: Callable[[Output], None]) -> None:
+        """The command's result: `data` as JSON, or whatever `human` prints."""
+        if self.json_mode:
+            sys.stdout.write(self.redact(json.dumps(data, ensure_ascii=False, default=str)) + "\n")
+            sys.stdout.flush()
+        else:
+            human(self)
+
+    def line(self, text: str, style: str | None = None) -> None:
+        """A line of the human result, on stdout."""
+        self.out.print(self.redact(text), style=style)
+
+    def note(self, text: str, style: str | None = "dim") -> None:
+        """Narration for humans, on stderr; nothing with --json."""
+        if not self.json_mode:
+            self.err.print(self.redact(text), style=style)
+
+    def error(self, message: str, code: ExitCode, /, **details: Any) -> None:
+        if self.json_mode:
+            document = {"error": {"exit_code": int(code), "kind": code.name.lower(),
+                                  "message": message, **details}}
+            sys.stdout.write(self.redact(json.dumps(document, ensure_ascii=False, default=str)) + "\n")
+            sys.stdout.flush()
+            return
+        text = self.redact(f"kling-i2v: error: {message}")
+        try:
+            self.err.print(text, style="bold red")
+        except Exception:  # noqa: BLE001 - rich unusable (a closed stream?): the message still matters
+            sys.stderr.write(text + "\n")
+
+    def debug(self, text: str) -> None:
+        sys.stderr.write(self.redact(text))
+        sys.stderr.flush()
+
+
+def task_json(task: Task) -> dict[str, Any]:
+    return {
+        "task_id": task.task_id,
+        "status": task.status.value,
+        "gateway_status": task.gateway_status,
+        "progress": task.progress,
+        "video_urls": list(task.video_urls),
+        "fail_reason": task.fail_reason,
+        "external_task_id": task.external_task_id,
+    }
+
+
+def print_task(output: Output, task: Task) -> None:
+    style = {"succeeded": "green", "failed": "red"}.get(task.status.value)
+    gateway = f" ({task.gateway_status})" if task.gateway_status else ""
+    output.line(f"task      {task.task_id}")
+    output.line(f"status    {task.status.value}{gateway}", style=style)
+    output.line(f"progress  {task.progress}%")
+    if task.external_task_id:
+        output.line(f"external  {task.external_task_id}")
+    if task.fail_reason:
+        output.line(f"reason    {task.fail_reason}", style="red")
+    for url in task.video_urls:
+        output.line(f"video     {url}")
+
+
+class TaskProgress:
+    """A progress bar for one task, on stderr; `update` is wait()'s `on_progress`."""
+
+    def __init__(self, output: Output, label: str) -> None:
+        self._output = output
+        self._label = label
+        self._progress: Progress | None = None
+        self._bar: TaskID | None = None
+
+    def __enter__(self) -> Self:
+        if not self._output.live:
+            return self
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+            TimeElapsedColumn(), console=self._output.err, transient=True,
+        )
+        self._progress.start()
+        self._bar = self._progress.add_task(f"{self._label} queued", total=100)
+        return self
+
+    def update(self, task: Task) -> None:
+        if self._progress is not None and self._bar is not None:
+            self._progress.update(self._bar, completed=task.progress,
+                                  description=f"{self._label} {task.status.value}")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+# ============================================================================ batch
+
+_DONE = (RowState.DOWNLOADED, RowState.FAILED, RowState.AMBIGUOUS)
+_NOTE_EVERY = 2.0  # seconds: 429 pauses come in bursts; one line per burst is enough
+
+
+class BatchDisplay:
+    """The batch's progress bars (a BatchObserver): rows sent, rows done, counts by state."""
+
+    def __init__(self, output: Output, total: int) -> None:
+        self._output = output
+        self._total = total
+        self._progress: Progress | None = None
+        self._sent: TaskID | None = None
+        self._done: TaskID | None = None
+        self._last_note: dict[str, float] = {}
+        self.notes: list[str] = []
+
+    def __enter__(self) -> Self:
+        if not self._output.live:
+            return self
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+            console=self._output.err, transient=True,
+        )
+        self._progress.start()
+        self._sent = self._progress.add_task("created", total=self._total, detail="")
+        self._done = self._progress.add_task("finished", total=self._total, detail="")
+        return self
+
+    def changed(self, row: JournalRow, counts: Mapping[RowState, int]) -> None:
+        if self._progress is None or self._sent is None or self._done is None:
+            return
+        waiting = counts[RowState.PENDING] + counts[RowState.SUBMITTING]
+        self._progress.update(self._sent, completed=self._total - waiting,
+                              detail=f"{counts[RowState.SUBMITTING]} sending")
+        done = sum(counts[s] for s in _DONE)
+        detail = " · ".join(f"{counts[s]} {s.value}" for s in _DONE if counts[s])
+        running = counts[RowState.SUBMITTED] + counts[RowState.SUCCEEDED]
+        self._progress.update(self._done, completed=done,
+                              detail=f"{running} running" + (f" · {detail}" if detail else ""))
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+        if self._output.json_mode:
+            return
+        topic = message.split(":", 1)[0]
+        now = time.monotonic()
+        if now - self._last_note.get(topic, -_NOTE_EVERY) < _NOTE_EVERY:
+            return
+        self._last_note[topic] = now
+        console = self._progress.console if self._progress is not None else self._output.err
+        console.print(self._output.redact(message), style="yellow")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _file(result: BatchResult, row: JournalRow) -> str | None:
+    return str(result.path_of(row)) if row.state is RowState.DOWNLOADED else None
+
+
+def batch_json(result: BatchResult, source: str, code: ExitCode) -> dict[str, Any]:
+    return {
+        "source": source,
+        "out": str(result.out_dir),
+        "journal": str(result.journal_path),
+        "stopped": result.stopped,
+        "exit_code": int(code),
+        "error": None if result.error is None else str(result.error),
+        "counts": {state.value: n for state, n in result.counts().items()},
+        "recovered": result.recovered,
+        "other_rows": result.other_rows,
+        "rows": [
+            {
+                "line": row.line,
+                "key": row.key,
+                "image": row.image,
+                "state": row.state.value,
+                "task_id": row.task_id,
+                "external_task_id": row.external_task_id,
+                "file": _file(result, row),
+                "reason": row.reason,
+            }
+            for row in result.rows
+        ],
+    }
+
+
+def print_batch(output: Output, result: BatchResult, source: str) -> None:
+    from rich.table import Table
+
+    counts = result.counts()
+    states = Table(title=f"batch {source}", title_justify="left", show_edge=False)
+    states.add_column("state")
+    states.add_column("rows", justify="right")
+    styles = {RowState.DOWNLOADED: "green", RowState.FAILED: "red", RowState.AMBIGUOUS: "yellow"}
+    for state, count in counts.items():
+        if count:
+            states.add_row(state.value, str(count), style=styles.get(state))
+    states.add_row("total", str(len(result.rows)), style="bold")
+    output.out.print(states)
+
+    failed = [r for r in result.rows if r.state is RowState.FAILED]
+    if failed:
+        table = Table(title="failed", title_justify="left", show_edge=False, title_style="red")
+        for column in ("line", "image", "task", "reason"):
+            table.add_column(column, overflow="fold")
+        for row in failed:
+            table.add_row(str(row.line), row.image, row.task_id or "-", output.redact(row.reason or ""))
+        output.out.print(table)
+
+    ambiguous = [r for r in result.rows if r.state is RowState.AMBIGUOUS]
+    if ambiguous:
+        table = Table(title="ambiguous: a task may exist", title_justify="left", show_edge=False,
+                      title_style="yellow")
+        for column in ("line", "image", "external_task_id", "reason"):
+            table.add_column(column, overflow="fold")
+        for row in ambiguous:
+            table.add_row(str(row.line), row.image, row.external_task_id or "-",
+                          output.redact(row.reason or ""))
+        output.out.print(table)
+        output.line("these rows are not created again unless you re-run with --resubmit-ambiguous "
+                    "(which may pay twice)", style="yellow")
+
+    unfinished = sum(counts[s] for s in (RowState.PENDING, RowState.SUBMITTING,
+                                         RowState.SUBMITTED, RowState.SUCCEEDED))
+    if unfinished:
+        output.line(f"{unfinished} row(s) not finished: run the same command again to resume")
+    notes = [r for r in result.rows if r.state is RowState.SUCCEEDED and r.reason]
+    for row in notes:
+        output.line(f"line {row.line}: {row.reason}", style="yellow")
+    downloaded = counts[RowState.DOWNLOADED]
+    output.line(f"videos:  {_shown(result.out_dir)} ({downloaded} downloaded)")
+    output.line(f"journal: {_shown(result.journal_path)}")
+    if result.recovered:
+        output.line(f"{result.recovered} row(s) were mid-create when an earlier run stopped; "
+                    "they are ambiguous now", style="yellow")
+    if result.other_rows:
+        output.line(f"the journal also has {result.other_rows} row(s) this manifest does not "
+                    "(changed rows, or another manifest); they were left alone")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path.resolve())

@@ -1,0 +1,370 @@
+"""The batch journal: one SQLite file in the output folder that says, for every row, how
+far it got, so that a run killed at any moment resumes without paying twice.
+
+    pending ──▶ submitting ──▶ submitted ──▶ succeeded ──▶ downloaded
+       ▲  (refused)  │   │                │
+       └─────────────┘   ▼                ▼
+                     ambiguous          failed
+
+- `submitting` is committed, with the row's `external_task_id`, *before* the create
+  request is sent; `submitted`, with the task id, right after the create returns and
+  before anything else happens. A row found in `submitting` when a run starts was sent by
+  a process that died before writing the answer: the task may exist, so it becomes
+  `ambiguous` and is only ever created again on request.
+- `refused` is not a state: a create the gateway certainly turned down (429, its own
+  5xx error answer) goes back to `pending`.
+- Every create ever sent is also kept in `creates` (external id, outcome, task id), so a
+  task the gateway accepted can always be traced to its row, even after a resubmit.
+
+Every transition is its own transaction: WAL mode with `synchronous=FULL`, so a commit has
+reached the disk when the call returns, and `kill -9` or a power cut loses nothing that
+was committed. A lock file keeps two runs from sharing one journal.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+import attrs
+
+from .errors import KlingError
+
+__all__ = ["JOURNAL_NAME", "Attempt", "Journal", "JournalError", "JournalRow", "NewRow", "RowState"]
+
+JOURNAL_NAME = "kling-i2v-journal.sqlite3"
+_LOCK_NAME = ".kling-i2v-journal.lock"
+_SCHEMA_VERSION = "1"
+
+
+class JournalError(KlingError):
+    """The journal cannot be used: locked by another run, or not a kling-i2v journal."""
+
+
+class RowState(enum.StrEnum):
+    PENDING = "pending"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    SUCCEEDED = "succeeded"
+    DOWNLOADED = "downloaded"
+    FAILED = "failed"
+    AMBIGUOUS = "ambiguous"
+
+    @property
+    def final(self) -> bool:
+        """Nothing more happens to the row in this run without a flag."""
+        return self in (RowState.DOWNLOADED, RowState.FAILED, RowState.AMBIGUOUS)
+
+
+@attrs.frozen
+class JournalRow:
+    key: str
+    """The row's identity: a hash of what it asks for (see manifest.py)."""
+    line: int
+    """Where the row is in its manifest, for messages."""
+    image: str
+    """The image as the manifest wrote it."""
+    output: str
+    """The video's path, relative to the output folder."""
+    state: RowState
+    external_task_id: str | None = None
+    task_id: str | None = None
+    video_url: str | None = None
+    reason: str | None = None
+    """Why the row failed or is ambiguous; for others, the last problem met."""
+    updated_at: float = 0.0
+
+
+@attrs.frozen
+class NewRow:
+    """A manifest row to register (see Journal.add)."""
+
+    key: str
+    line: int
+    image: str
+    output: str
+    fields: Mapping[str, Any]
+
+
+@attrs.frozen
+class Attempt:
+    """One create request sent (or about to be): outcome is None while unknown."""
+
+    external_task_id: str
+    key: str
+    sent_at: float
+    outcome: str | None
+    """`created`, `refused`, `ambiguous`, or None (sent, answer not recorded)."""
+    task_id: str | None
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    key TEXT PRIMARY KEY,
+    line INTEGER NOT NULL,
+    image TEXT NOT NULL,
+    output TEXT NOT NULL UNIQUE,
+    fields TEXT NOT NULL,
+    state TEXT NOT NULL,
+    external_task_id TEXT,
+    task_id TEXT,
+    video_url TEXT,
+    reason TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS creates (
+    external_task_id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    outcome TEXT,
+    task_id TEXT
+);
+"""
+
+_ROW_COLUMNS = "key, line, image, output, state, external_task_id, task_id, video_url, reason, updated_at"
+
+
+class Journal:
+    """The journal of one output folder. Use it as a context manager."""
+
+    def __init__(self, path: str | os.PathLike[str], *, lock: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file: IO[bytes] | None = _lock(self.path.parent / _LOCK_NAME) if lock else None
+        try:
+            # autocommit mode: every statement outside an explicit BEGIN commits on its own
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self._check_version()
+        except sqlite3.DatabaseError as exc:
+            self._unlock()
+            raise JournalError(f"{self.path} is not a usable kling-i2v journal ({exc})") from exc
+
+    @classmethod
+    def in_folder(cls, folder: str | os.PathLike[str]) -> Journal:
+        return cls(Path(folder) / JOURNAL_NAME)
+
+    def close(self) -> None:
+        self._db.close()
+        self._unlock()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, key: str) -> JournalRow | None:
+        found = self._db.execute(f"SELECT {_ROW_COLUMNS} FROM rows WHERE key = ?", (key,)).fetchone()
+        return _row(found) if found else None
+
+    def rows(self) -> list[JournalRow]:
+        """Every row, in manifest order."""
+        return [_row(r) for r in self._db.execute(f"SELECT {_ROW_COLUMNS} FROM rows ORDER BY line, key")]
+
+    def attempts(self, key: str | None = None) -> list[Attempt]:
+        query = "SELECT external_task_id, key, sent_at, outcome, task_id FROM creates"
+        params: tuple[str, ...] = ()
+        if key is not None:
+            query += " WHERE key = ?"
+            params = (key,)
+        return [Attempt(*r) for r in self._db.execute(query + " ORDER BY sent_at", params)]
+
+    # ------------------------------------------------------------------ writing
+
+    def add(self, rows: Iterable[NewRow]) -> None:
+        """Register rows, in one transaction: a row the journal does not know is inserted as
+        pending; a known row keeps its state and output, and only its place in the manifest
+        moves. A new row's output must not be another row's."""
+        with self._transaction():
+            for row in rows:
+                cursor = self._db.execute("UPDATE rows SET line = ? WHERE key = ?", (row.line, row.key))
+                if cursor.rowcount:
+                    continue
+                try:
+                    self._db.execute(
+                        "INSERT INTO rows (key, line, image, output, fields, state, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (row.key, row.line, row.image, row.output,
+                         json.dumps(row.fields, sort_keys=True, default=str),
+                         RowState.PENDING.value, time.time()),
+                    )
+                except sqlite3.IntegrityError:
+                    raise JournalError(f"output {row.output} already belongs to another row") from None
+
+    def submitting(self, key: str, external_task_id: str) -> JournalRow:
+        """Committed before the create is sent."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO creates (external_task_id, key, sent_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (external_task_id) DO UPDATE SET sent_at = excluded.sent_at,"
+                " outcome = NULL",
+                (external_task_id, key, time.time()),
+            )
+            return self._move(key, (RowState.PENDING,), RowState.SUBMITTING,
+                              external_task_id=external_task_id, reason=None)
+
+    def submitted(self, key: str, task_id: str) -> JournalRow:
+        """Committed as soon as the create returns a task id."""
+        with self._transaction():
+            row = self._move(key, (RowState.SUBMITTING,), RowState.SUBMITTED, task_id=task_id)
+            self._attempt(row, "created", task_id)
+            return row
+
+    def refused(self, key: str, reason: str) -> JournalRow:
+        """The gateway certainly created nothing: back to pending."""
+        with self._transaction():
+            row = self._move(key, (RowState.SUBMITTING,), RowState.PENDING, reason=reason)
+            self._attempt(row, "refused", None)
+            return row
+
+    def ambiguous(self, key: str, reason: str) -> JournalRow:
+        with self._transaction():
+            row = self._move(key, (RowState.SUBMITTING,), RowState.AMBIGUOUS, reason=reason)
+            self._attempt(row, "ambiguous", None)
+            return row
+
+    def succeeded(self, key: str, video_url: str) -> JournalRow:
+        with self._transaction():
+            return self._move(key, (RowState.SUBMITTED, RowState.SUCCEEDED), RowState.SUCCEEDED,
+                              video_url=video_url, reason=None)
+
+    def downloaded(self, key: str) -> JournalRow:
+        with self._transaction():
+            return self._move(key, (RowState.SUCCEEDED,), RowState.DOWNLOADED, reason=None)
+
+    def failed(self, key: str, reason: str) -> JournalRow:
+        """The row will not get a video: its task failed, or it could not be sent."""
+        with self._transaction():
+            row = self._move(key, (RowState.PENDING, RowState.SUBMITTING, RowState.SUBMITTED),
+                             RowState.FAILED, reason=reason)
+            if row.task_id is None:  # refused at create: nothing was created
+                self._attempt(row, "refused", None)
+            return row
+
+    def note(self, key: str, reason: str) -> JournalRow:
+        """Record a problem on the row without changing its state."""
+        with self._transaction():
+            self._db.execute("UPDATE rows SET reason = ?, updated_at = ? WHERE key = ?",
+                             (reason, time.time(), key))
+            found = self.get(key)
+            assert found is not None
+            return found
+
+    def reset(self, key: str, from_states: Iterable[RowState]) -> JournalRow:
+        """Back to pending, forgetting the task: for an explicit resubmit or retry.
+        Earlier attempts stay in `creates`."""
+        with self._transaction():
+            return self._move(key, tuple(from_states), RowState.PENDING, external_task_id=None,
+                              task_id=None, video_url=None, reason=None)
+
+    def redownload(self, key: str) -> JournalRow:
+        """A downloaded row whose file is gone: back to succeeded."""
+        with self._transaction():
+            return self._move(key, (RowState.DOWNLOADED,), RowState.SUCCEEDED)
+
+    def recover(self, reason: str) -> list[JournalRow]:
+        """Rows a dead run left in `submitting` become ambiguous (called when a run starts)."""
+        stuck = [r for r in self.rows() if r.state is RowState.SUBMITTING]
+        return [self.ambiguous(r.key, reason) for r in stuck]
+
+    # ------------------------------------------------------------------ internals
+
+    def _move(self, key: str, from_states: tuple[RowState, ...], to: RowState,
+              **columns: Any) -> JournalRow:
+        sets = ", ".join(f"{name} = ?" for name in columns)
+        marks = ", ".join("?" for _ in from_states)
+        cursor = self._db.execute(
+            f"UPDATE rows SET state = ?, updated_at = ?{', ' if sets else ''}{sets}"
+            f" WHERE key = ? AND state IN ({marks})",
+            (to.value, time.time(), *columns.values(), key, *(s.value for s in from_states)),
+        )
+        if cursor.rowcount != 1:
+            current = self.get(key)
+            raise JournalError(
+                f"journal row {key}: cannot go to {to.value} from "
+                f"{current.state.value if current else 'nowhere (no such row)'}"
+            )
+        found = self.get(key)
+        assert found is not None
+        return found
+
+    def _attempt(self, row: JournalRow, outcome: str, task_id: str | None) -> None:
+        if row.external_task_id is not None:
+            self._db.execute("UPDATE creates SET outcome = ?, task_id = ? WHERE external_task_id = ?",
+                             (outcome, task_id, row.external_task_id))
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def _check_version(self) -> None:
+        with self._transaction():
+            self._db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)",
+                             (_SCHEMA_VERSION,))
+            version = self._db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()[0]
+        if version != _SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"journal schema {version}, this version reads {_SCHEMA_VERSION}")
+
+    def _unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing releases the flock
+            self._lock_file = None
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def _row(values: tuple[Any, ...]) -> JournalRow:
+    key, line, image, output, state, external, task_id, url, reason, updated = values
+    return JournalRow(key=key, line=line, image=image, output=output, state=RowState(state),
+                      external_task_id=external, task_id=task_id, video_url=url, reason=reason,
+                      updated_at=updated)
+
+
+def _lock(path: Path) -> IO[bytes]:
+    """An exclusive lock on `path`, held while the file stays open; the OS drops it when the
+    process dies, however it dies."""
+    handle = open(path, "ab")  # noqa: SIM115 - kept open on purpose: it holds the lock
+    busy = f"another kling-i2v batch is running with the output folder {path.parent}"
+    if sys.platform == "win32":  # pragma: no cover
+        import msvcrt
+
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            handle.close()
+            raise JournalError(busy) from None
+    else:
+        import fcntl
+
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise JournalError(busy) from None
+    return handle
