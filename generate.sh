@@ -60,6 +60,7 @@ trap 'rm -rf "$work"' EXIT
 PATH="$venv/bin:$PATH" RUFF_NO_CACHE=true \
   "$venv/bin/openapi-python-client" generate \
   --path "$spec" --config "$root/openapi-generator.yaml" \
+  --custom-template-path "$root/generator-templates" \
   --meta none --output-path "$work/kling_i2v_api" >"$work/log" 2>&1 \
   || { cat "$work/log" >&2; exit 1; }
 if grep -q -i "warning\|error" "$work/log"; then

@@ -124,3 +124,15 @@ def test_unknown_status_strings_parse(status: str) -> None:
     body = load_data("query_in_progress.json")
     body["data"]["status"] = status
     assert TaskQueryResponse.from_dict(body).data.status == status
+
+
+def test_the_generated_client_keeps_the_token_out_of_its_repr() -> None:
+    from kling_i2v_api import AuthenticatedClient
+
+    client = AuthenticatedClient(base_url="https://example.com", token="sk-canary-generated")
+    client.get_httpx_client()  # puts the Authorization header into its headers
+    try:
+        assert "sk-canary-generated" not in repr(client)
+        assert client.get_httpx_client().headers["Authorization"] == "Bearer sk-canary-generated"
+    finally:
+        client.get_httpx_client().close()
