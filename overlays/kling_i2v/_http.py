@@ -10,12 +10,13 @@ else after the body may have been sent raises AmbiguousCreateError instead.
 from __future__ import annotations
 
 import email.utils
+import functools
 import ipaddress
 import json
 import logging
 import random
 import time
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 import httpx
@@ -42,6 +43,8 @@ from .errors import (
 __all__ = ["DEFAULT_TIMEOUT", "Operation", "RetryPolicy"]
 
 log = logging.getLogger("kling_i2v")
+
+_E = TypeVar("_E", bound=BaseException)
 
 Operation = Literal["create", "query", "download"]
 
@@ -100,8 +103,11 @@ def _describe(error: BaseException) -> str:
 # --------------------------------------------------------------------- the token
 
 
+@functools.lru_cache(maxsize=64)  # asked on every request (BearerAuth); ipaddress is slow
 def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+    # Only names that cannot go to DNS: `x.localhost` and `localhost.localdomain` reach the
+    # system resolver, which (glibc without systemd-resolved) may ask a DNS server for them.
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -129,6 +135,17 @@ class BearerAuth(httpx.Auth):
     def __repr__(self) -> str:
         return "BearerAuth(token='***')"
 
+    def scrub(self, error: _E) -> _E:
+        """`error` with the token blanked wherever the server put it: some gateways quote
+        the key they refuse ("Incorrect API key provided: sk-...")."""
+        token = self.__token
+        for name in ("message", "body"):
+            value = getattr(error, name, None)
+            if isinstance(value, str) and token in value:
+                setattr(error, name, value.replace(token, "***"))
+        error.args = tuple(a.replace(token, "***") if isinstance(a, str) else a for a in error.args)
+        return error
+
 
 def check_secure(url: httpx.URL) -> None:
     if url.scheme != "https" and not is_loopback(url.host):
@@ -142,7 +159,7 @@ def check_secure(url: httpx.URL) -> None:
 
 
 def transport_error(
-    error: httpx.TransportError, operation: Operation, external_task_id: str | None
+    error: httpx.RequestError, operation: Operation, external_task_id: str | None
 ) -> APIError:
     """Our error for an httpx transport failure; for a create, ambiguous unless the
     request certainly never left."""
@@ -167,7 +184,7 @@ def json_body(response: httpx.Response) -> Any:
     """The parsed JSON body, or APIResponseError naming what came instead."""
     try:
         return json.loads(response.content)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise APIResponseError(
             f"HTTP {response.status_code}: expected JSON, got "
             f"{response.headers.get('content-type', 'no content type')}: {_snippet(response)}",
@@ -188,7 +205,8 @@ def malformed(response: httpx.Response, what: str, error: BaseException) -> APIR
 def _snippet(response: httpx.Response) -> str:
     try:
         text = response.text
-    except (httpx.ResponseNotRead, UnicodeDecodeError, LookupError):
+    # UnicodeError, not only UnicodeDecodeError: a utf-16 charset on a body without a BOM
+    except (httpx.ResponseNotRead, UnicodeError, LookupError):
         return "<unreadable body>"
     text = " ".join(text.split())
     return text[:200] + ("…" if len(text) > 200 else "") if text else "<empty body>"
@@ -216,7 +234,7 @@ def status_error(response: httpx.Response, external_task_id: str | None = None) 
     shape = "other"
     try:
         data = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         data = None
     if isinstance(data, dict):
         try:

@@ -9,6 +9,7 @@ that does not depend on sync or async I/O.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -61,6 +62,12 @@ class _ClientCore:
         token = token if token is not None else os.environ.get("ANYFAST_API_KEY")
         if not token or not token.strip():
             raise ConfigurationError("no API token: pass token=... or set ANYFAST_API_KEY")
+        if not re.fullmatch(r"[\x21-\x7e]+", token.strip()):
+            # the HTTP layer would refuse the header with a message that quotes it whole
+            raise ConfigurationError(
+                "the API token has a space, a control character or a non-ASCII character "
+                "inside it: check how it was copied"
+            )
         url = httpx.URL(base_url or os.environ.get("ANYFAST_BASE_URL") or DEFAULT_BASE_URL)
         if url.scheme not in ("http", "https") or not url.host:
             raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {str(url)!r}")
@@ -95,7 +102,8 @@ class _ClientCore:
         from kling_i2v_api.api.image2video import get_image_to_video_task
 
         task_id = task.task_id if isinstance(task, Task) else task
-        if not isinstance(task_id, str) or not task_id.strip():
+        if not isinstance(task_id, str) or task_id.strip() in ("", ".", ".."):
+            # "." and ".." are dot segments: the URL would be normalised to another route
             raise ConfigurationError(f"task_id must be a non-empty string, got {task_id!r}")
         return _Request("query", get_image_to_video_task._get_kwargs(task_id=task_id.strip()))
 
@@ -114,8 +122,7 @@ class _ClientCore:
 
     # ------------------------------------------------------------------ answers
 
-    @staticmethod
-    def read_created(response: httpx.Response, external_task_id: str | None) -> Task:
+    def read_created(self, response: httpx.Response, external_task_id: str | None) -> Task:
         from kling_i2v_api.models import VideoTask
 
         try:
@@ -129,26 +136,28 @@ class _ClientCore:
                 external_task_id=external_task_id,
             )
             error.external_task_id = external_task_id
-            raise error from exc
+            raise self.auth.scrub(error) from exc
 
-    @staticmethod
-    def read_query(response: httpx.Response) -> Task:
+    def read_query(self, response: httpx.Response) -> Task:
         from kling_i2v_api.models import TaskQueryResponse
 
-        data = _http.json_body(response)
         try:
-            return Task.from_query(TaskQueryResponse.from_dict(data))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise _http.malformed(response, "task query answer", exc) from exc
+            data = _http.json_body(response)
+            try:
+                return Task.from_query(TaskQueryResponse.from_dict(data))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise _http.malformed(response, "task query answer", exc) from exc
+        except APIResponseError as error:
+            self.auth.scrub(error)
+            raise
 
-    @staticmethod
-    def checked(response: httpx.Response, request: _Request) -> httpx.Response:
+    def checked(self, response: httpx.Response, request: _Request) -> httpx.Response:
         if not 200 <= response.status_code < 300:
-            raise _http.status_error(response, request.external_task_id)
+            raise self.auth.scrub(_http.status_error(response, request.external_task_id))
         return response
 
     @staticmethod
-    def transport_error(exc: httpx.TransportError, request: _Request) -> KlingError:
+    def transport_error(exc: httpx.RequestError, request: _Request) -> KlingError:
         return _http.transport_error(exc, request.operation, request.external_task_id)
 
     def retry_options(self, operation: Operation, sleep: Callable[[float], Any]) -> dict[str, Any]:
@@ -197,6 +206,13 @@ def _user_agent() -> str:
     return f"kling-i2v/{__version__} httpx/{httpx.__version__}"
 
 
+def _file_name(task_id: str) -> str:
+    """A file name from a task id, which comes from the gateway: "../x" or "/etc/x" must
+    not take the video out of the folder it was asked into."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", task_id.strip())[:200].lstrip(".")
+    return name or "video"
+
+
 class _Download:
     """A file being written next to its final name, moved into place only when whole."""
 
@@ -204,7 +220,7 @@ class _Download:
         target = Path(path)
         if target.is_dir() or os.fspath(path).endswith(("/", os.sep)):
             target.mkdir(parents=True, exist_ok=True)
-            name = task_or_url.task_id if isinstance(task_or_url, Task) else "video"
+            name = _file_name(task_or_url.task_id) if isinstance(task_or_url, Task) else "video"
             target = target / f"{name}.mp4"
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
@@ -387,7 +403,7 @@ class KlingClient:
     def _send_once(self, request: _Request) -> httpx.Response:
         try:
             response = self._http.request(**request.kwargs)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # DecodingError too: a body unlike its Content-Encoding
             raise self._core.transport_error(exc, request) from exc
         return self._core.checked(response, request)
 
@@ -400,7 +416,7 @@ class KlingClient:
                 download.restart(response)
                 for chunk in response.iter_bytes(1 << 16):
                     download.file.write(chunk)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # DecodingError too: a body unlike its Content-Encoding
             raise self._core.transport_error(exc, request) from exc
 
 
@@ -519,7 +535,7 @@ class AsyncKlingClient:
     async def _send_once(self, request: _Request) -> httpx.Response:
         try:
             response = await self._http.request(**request.kwargs)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # DecodingError too: a body unlike its Content-Encoding
             raise self._core.transport_error(exc, request) from exc
         return self._core.checked(response, request)
 
@@ -532,5 +548,5 @@ class AsyncKlingClient:
                 download.restart(response)
                 async for chunk in response.aiter_bytes(1 << 16):
                     download.file.write(chunk)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # DecodingError too: a body unlike its Content-Encoding
             raise self._core.transport_error(exc, request) from exc

@@ -120,7 +120,9 @@ class RequestValidationError(KlingError, ValueError):
         self.violations: tuple[Violation, ...] = tuple(violations)
         lines = "\n".join(f"  - {v}" for v in self.violations)
         count = len(self.violations)
-        super().__init__(f"invalid request, {count} problem{'s' if count != 1 else ''}:\n{lines}")
+        message = f"invalid request, {count} problem{'s' if count != 1 else ''}:\n{lines}"
+        # a lone surrogate in a value or a key would make the message unprintable
+        super().__init__(message.encode("utf-8", "backslashreplace").decode("utf-8"))
 
     @property
     def fields(self) -> list[str]:

@@ -8,7 +8,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
-from .images import Image
+from .errors import ImageError
+from .images import Image, _looks_like_url
 from .validation import validate_request
 
 if TYPE_CHECKING:
@@ -76,29 +77,53 @@ def build_request_body(
     with `fields`, images encoded, `external_task_id` filled in when absent, then checked
     against openapi.yaml (RequestValidationError lists every problem)."""
     body: dict[str, Any] = {}
-    if request is not None:
-        body.update(request if isinstance(request, Mapping) else request.to_dict())
+    if isinstance(request, Mapping):
+        body.update(request)
+    elif request is not None and hasattr(request, "to_dict"):
+        body.update(request.to_dict())
+    elif request is not None:
+        raise TypeError(
+            "the request must be an ImageToVideoRequest or a mapping of its fields, "
+            f"not {type(request).__name__}"
+        )
     given = {k: v for k, v in fields.items() if v is not None}
     # Keyword arguments name images (paths, URLs, bytes); a request object already
     # carries what goes on the wire.
     for name in IMAGE_FIELDS:
         if name in given:
-            given[name] = Image.coerce(given[name]).to_api()
+            given[name] = _encoded(name, given[name])
     if isinstance(given.get("dynamic_masks"), Sequence):
-        given["dynamic_masks"] = [_with_mask(m) for m in given["dynamic_masks"]]
+        given["dynamic_masks"] = [_with_mask(m, i) for i, m in enumerate(given["dynamic_masks"])]
     if isinstance(given.get("duration"), int) and not isinstance(given["duration"], bool):
         given["duration"] = str(given["duration"])  # the gateway wants a JSON string
     body.update(given)
     body = {k: _jsonable(v) for k, v in body.items()}
+    # a request mapping carries images as sent, but a URL in it must still be http(s)
+    for name in IMAGE_FIELDS:
+        if isinstance(body.get(name), str) and _looks_like_url(body[name]):
+            _encoded(name, body[name])
+    masks = body.get("dynamic_masks")
+    for index, mask in enumerate(masks if isinstance(masks, list) else ()):
+        value = mask.get("mask") if isinstance(mask, Mapping) else None
+        if isinstance(value, str) and _looks_like_url(value):
+            _encoded(f"dynamic_masks[{index}].mask", value)
     body.setdefault("external_task_id", new_external_task_id())
     if validate:
         validate_request(body)
     return body
 
 
-def _with_mask(item: Any) -> Any:
+def _encoded(field: str, value: Any) -> str:
+    """The image for `field`, as sent; an ImageError names the field as well as the file."""
+    try:
+        return Image.coerce(value).to_api()
+    except ImageError as exc:
+        raise ImageError(f"{field} ({exc.source})", exc.rule, exc.value) from None
+
+
+def _with_mask(item: Any, index: int) -> Any:
     if isinstance(item, Mapping) and "mask" in item:
-        return {**item, "mask": Image.coerce(item["mask"]).to_api()}
+        return {**item, "mask": _encoded(f"dynamic_masks[{index}].mask", item["mask"])}
     return item
 
 

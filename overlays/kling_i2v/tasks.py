@@ -9,6 +9,7 @@ which `wait()` treats as "keep polling". The generated model stays available as 
 from __future__ import annotations
 
 import enum
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,8 @@ def parse_progress(value: object) -> int | None:
     """`"30%"`, `"30"`, `30` or `30.0` -> 30, clamped to 0..100; anything else -> None."""
     if isinstance(value, bool):
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # json.loads reads NaN and Infinity
     if isinstance(value, int | float):
         number = int(value)
     elif isinstance(value, str) and (match := _PERCENT.match(value)):
