@@ -9,7 +9,6 @@ else after the body may have been sent raises AmbiguousCreateError instead.
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import ipaddress
 import json
@@ -287,6 +286,8 @@ def retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    import email.utils  # noqa: PLC0415  (rare, and ~10 ms of every import)
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import attrs
 import httpx
-import tenacity
 
 from . import _http
 from ._http import DEFAULT_TIMEOUT, BearerAuth, Operation, RetryPolicy, check_secure
@@ -28,6 +26,7 @@ from .requests import CreateFields, build_request_body
 from .tasks import Task
 
 if TYPE_CHECKING:
+    import tenacity
     from kling_i2v_api.models import ImageToVideoRequest
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncKlingClient", "KlingClient"]
@@ -160,7 +159,21 @@ class _ClientCore:
     def transport_error(exc: httpx.RequestError, request: _Request) -> KlingError:
         return _http.transport_error(exc, request.operation, request.external_task_id)
 
+    def retrying(self, operation: Operation, sleep: Callable[[float], Any]) -> tenacity.Retrying:
+        import tenacity  # noqa: PLC0415  (only once a retry is due: it is a slow import)
+
+        return tenacity.Retrying(**self.retry_options(operation, sleep))
+
+    def async_retrying(
+        self, operation: Operation, sleep: Callable[[float], Any]
+    ) -> tenacity.AsyncRetrying:
+        import tenacity  # noqa: PLC0415
+
+        return tenacity.AsyncRetrying(**self.retry_options(operation, sleep))
+
     def retry_options(self, operation: Operation, sleep: Callable[[float], Any]) -> dict[str, Any]:
+        import tenacity  # noqa: PLC0415
+
         policy = self.retry
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -227,6 +240,8 @@ class _Download:
         target.parent.mkdir(parents=True, exist_ok=True)
         self.target = target
         self.overwrite = overwrite
+        import tempfile  # noqa: PLC0415
+
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         self.temp = Path(temp)
         self.file = os.fdopen(fd, "wb")
@@ -369,7 +384,7 @@ class KlingClient:
         request = self._core.download_request(task_or_url)
         download = _Download(path, task_or_url, overwrite)
         try:
-            tenacity.Retrying(**self._core.retry_options("download", self._clock.sleep))(
+            self._core.retrying("download", self._clock.sleep)(
                 self._download_once, request, download
             )
             return download.finish()
@@ -396,7 +411,7 @@ class KlingClient:
                 raise error
             return self._send_once(request)
 
-        retrying = tenacity.Retrying(**self._core.retry_options(request.operation, self._clock.sleep))
+        retrying = self._core.retrying(request.operation, self._clock.sleep)
         response: httpx.Response = retrying(attempt)
         return response
 
@@ -505,7 +520,7 @@ class AsyncKlingClient:
         request = self._core.download_request(task_or_url)
         download = _Download(path, task_or_url, overwrite)
         try:
-            await tenacity.AsyncRetrying(**self._core.retry_options("download", self._clock.sleep))(
+            await self._core.async_retrying("download", self._clock.sleep)(
                 self._download_once, request, download
             )
             return download.finish()
@@ -528,7 +543,7 @@ class AsyncKlingClient:
                 raise error
             return await self._send_once(request)
 
-        retrying = tenacity.AsyncRetrying(**self._core.retry_options(request.operation, self._clock.sleep))
+        retrying = self._core.async_retrying(request.operation, self._clock.sleep)
         response: httpx.Response = await retrying(attempt)
         return response
 

@@ -101,7 +101,7 @@ def validate_request(body: Mapping[str, Any], name: str = REQUEST_SCHEMA) -> Non
 def _not_json(value: Any, path: tuple[Any, ...]) -> Iterator[Violation]:
     if isinstance(value, float) and not math.isfinite(value):
         yield Violation(format_path(path), "must be a finite number", value)
-    elif isinstance(value, str) and not _is_utf8(value):
+    elif isinstance(value, str) and not value.isascii() and not _is_utf8(value):
         yield Violation(format_path(path), "must be text without lone surrogates", value)
     elif isinstance(value, Mapping):
         for key, item in value.items():
@@ -147,7 +147,15 @@ def _is_uri(value: object) -> bool:
     """RFC 3986 `URI`, by the validator jsonschema itself uses for `format: uri`."""
     from rfc3986_validator import validate_rfc3986  # type: ignore[import-untyped]  # noqa: PLC0415
 
-    return not isinstance(value, str) or validate_rfc3986(value, rule="URI") is not None
+    if not isinstance(value, str):
+        return True
+    # its regex ends in `$`, which lets a final newline through; no URI has whitespace
+    if _NOT_IN_URI.search(value):
+        return False
+    return validate_rfc3986(value, rule="URI") is not None
+
+
+_NOT_IN_URI = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def _int_format(bits: int) -> Callable[[object], bool]:

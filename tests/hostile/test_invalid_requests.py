@@ -438,6 +438,15 @@ def test_garbage_bodies_are_refused_or_sent_if_valid(body: dict[str, Any]) -> No
     harness = _harness()
     tally["garbage"] += 1
     if oracle_valid(body):
+        if any(":" in v and not v.lower().startswith(("http://", "https://"))
+               for v in _image_values(body)):
+            # schema-valid, but the prose rule (raw base64 or an http(s) URL) refuses it
+            tally["garbage_refused"] += 1
+            before = harness.sent
+            with pytest.raises(ImageError):
+                harness.client.create(body)
+            assert harness.sent == before
+            return
         tally["garbage_valid"] += 1
         harness.client.create(body)
         return
