@@ -54,8 +54,9 @@ class _ClientCore:
         token: str | None,
         base_url: str | None,
         *,
-        retry: RetryPolicy,
-        poll: PollPolicy,
+        retry: RetryPolicy | None,
+        max_retries: int | None,
+        poll: PollPolicy | None,
         validate: bool,
     ) -> None:
         token = token if token is not None else os.environ.get("ANYFAST_API_KEY")
@@ -73,8 +74,9 @@ class _ClientCore:
         check_secure(url)
         self.base_url = url
         self.auth = BearerAuth(token.strip(), url)
-        self.retry = retry
-        self.poll = poll
+        retry = retry or RetryPolicy()
+        self.retry = retry if max_retries is None else attrs.evolve(retry, max_retries=max_retries)
+        self.poll = poll or PollPolicy()
         self.validate = validate
 
     # ------------------------------------------------------------------ requests
@@ -281,7 +283,18 @@ class _Download:
 # ============================================================================ sync
 
 
-class KlingClient:
+class _ClientBase:
+    _core: _ClientCore
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={str(self._core.base_url)!r})"
+
+    @property
+    def base_url(self) -> str:
+        return str(self._core.base_url)
+
+
+class KlingClient(_ClientBase):
     """Kling image-to-video through the anyfast.ai gateway.
 
     >>> with KlingClient() as kling:                  # token from ANYFAST_API_KEY
@@ -307,23 +320,12 @@ class KlingClient:
         https://www.anyfast.ai. `validate=False` skips the client-side checks against
         openapi.yaml. `http_client` replaces the pooled httpx.Client (its own settings,
         TLS included, are then used as given; the client does not close it)."""
-        retry = retry or RetryPolicy()
-        if max_retries is not None:
-            retry = attrs.evolve(retry, max_retries=max_retries)
-        self._core = _ClientCore(token, base_url, retry=retry, poll=poll or PollPolicy(),
-                                 validate=validate)
+        self._core = _ClientCore(token, base_url, retry=retry, max_retries=max_retries,
+                                 poll=poll, validate=validate)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(**self._core.http_options(timeout))
-        if http_client is not None:
-            self._http.auth = self._core.auth
+        self._http.auth = self._core.auth
         self._clock: Clock = clock or SystemClock()
-
-    def __repr__(self) -> str:
-        return f"KlingClient(base_url={str(self._core.base_url)!r})"
-
-    @property
-    def base_url(self) -> str:
-        return str(self._core.base_url)
 
     def __enter__(self) -> Self:
         return self
@@ -438,7 +440,7 @@ class KlingClient:
 # =========================================================================== async
 
 
-class AsyncKlingClient:
+class AsyncKlingClient(_ClientBase):
     """The same calls as KlingClient, awaitable, over one pooled httpx.AsyncClient."""
 
     def __init__(
@@ -454,23 +456,12 @@ class AsyncKlingClient:
         http_client: httpx.AsyncClient | None = None,
         clock: AsyncClock | None = None,
     ) -> None:
-        retry = retry or RetryPolicy()
-        if max_retries is not None:
-            retry = attrs.evolve(retry, max_retries=max_retries)
-        self._core = _ClientCore(token, base_url, retry=retry, poll=poll or PollPolicy(),
-                                 validate=validate)
+        self._core = _ClientCore(token, base_url, retry=retry, max_retries=max_retries,
+                                 poll=poll, validate=validate)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(**self._core.http_options(timeout))
-        if http_client is not None:
-            self._http.auth = self._core.auth
+        self._http.auth = self._core.auth
         self._clock: AsyncClock = clock or SystemAsyncClock()
-
-    def __repr__(self) -> str:
-        return f"AsyncKlingClient(base_url={str(self._core.base_url)!r})"
-
-    @property
-    def base_url(self) -> str:
-        return str(self._core.base_url)
 
     async def __aenter__(self) -> Self:
         return self

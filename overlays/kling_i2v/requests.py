@@ -96,17 +96,18 @@ def build_request_body(
         given["dynamic_masks"] = [_with_mask(m, i) for i, m in enumerate(given["dynamic_masks"])]
     if isinstance(given.get("duration"), int) and not isinstance(given["duration"], bool):
         given["duration"] = str(given["duration"])  # the gateway wants a JSON string
-    body.update(given)
-    body = {k: _jsonable(v) for k, v in body.items()}
-    # a request mapping carries images as sent, but a URL in it must still be http(s)
+    # a request object carries images as sent, but a URL in it must still be http(s)
+    # (keyword arguments were checked when they were encoded above)
     for name in IMAGE_FIELDS:
-        if isinstance(body.get(name), str) and _looks_like_url(body[name]):
+        if name not in given and isinstance(body.get(name), str) and _looks_like_url(body[name]):
             _encoded(name, body[name])
-    masks = body.get("dynamic_masks")
+    masks = body.get("dynamic_masks") if "dynamic_masks" not in given else None
     for index, mask in enumerate(masks if isinstance(masks, list) else ()):
         value = mask.get("mask") if isinstance(mask, Mapping) else None
         if isinstance(value, str) and _looks_like_url(value):
             _encoded(f"dynamic_masks[{index}].mask", value)
+    body.update(given)
+    body = {k: _jsonable(v) for k, v in body.items()}
     body.setdefault("external_task_id", new_external_task_id())
     if validate:
         validate_request(body)

@@ -20,7 +20,10 @@ from .errors import MISSING, RequestValidationError, Violation
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, ValidationError
 
-__all__ = ["enum_values", "load_spec", "request_schema", "validate_request", "violations"]
+__all__ = [
+    "enum_values", "format_path", "load_spec", "request_schema", "rule_of", "validate_request",
+    "violations",
+]
 
 REQUEST_SCHEMA = "ImageToVideoRequest"
 
@@ -359,7 +362,7 @@ def format_path(parts: Any) -> str:
     return text or "(request)"
 
 
-def _rule_of(error: ValidationError, name: str) -> str | None:
+def rule_of(error: ValidationError, name: str) -> str | None:
     """The `x-rule` sentence of the spec node the failing keyword sits under, if any."""
     components = load_spec()["components"]["schemas"]
     node: Any = components[name]
@@ -423,7 +426,7 @@ def _keyword_rule(error: ValidationError) -> str:
 
 def _explain(error: ValidationError, name: str) -> Iterator[Violation]:
     where = list(error.absolute_path)
-    rule = _rule_of(error, name)
+    rule = rule_of(error, name)
     expected: Any = error.validator_value
     schema: Any = error.schema
     if error.validator == "required":

@@ -113,7 +113,7 @@ def test_every_configured_token_is_accepted(fake_gateway: FakeGateway) -> None:
 @pytest.mark.parametrize(
     ("body", "fragments"),
     [
-        ({"prompt": "no image"}, ["(body): at least one of image or image_tail is required"]),
+        ({"prompt": "no image"}, ["(request): at least one of image or image_tail is required"]),
         ({"image": "x"}, ["prompt is required unless multi_shot is true"]),
         (
             {**BODY, "duration": 5, "mode": "ultra", "cfg_scale": 2},
@@ -133,7 +133,7 @@ def test_every_configured_token_is_accepted(fake_gateway: FakeGateway) -> None:
             {**BODY, "multi_prompt": [{"index": 9, "prompt": "", "duration": "16"}]},
             ["multi_prompt[0].index", "multi_prompt[0].prompt", "multi_prompt[0].duration"],
         ),
-        ([BODY], ["(body): [{"]),
+        ([BODY], ["(request): [{"]),
         ({**BODY, "prompt": "[fake:explode]"}, ["unknown marker [fake:explode]"]),
         ({**BODY, "prompt": "[fake:seconds=soon]"}, ["[fake:seconds=soon]: not a number"]),
     ],

@@ -1,10 +1,10 @@
 """What the fake gateway knows about the API: only what the shipped openapi.yaml says.
 
 The fake declares no field, enum, default or range of its own. Request bodies are checked
-with jsonschema (Draft 2020-12) against the spec's `ImageToVideoRequest`, and the messages
-name each violation's field path and, for a cross-field rule, its `x-rule` sentence. This
-is deliberately independent of the client's own validation module, so that a bug there
-cannot hide behind the same bug here.
+with the fake's own jsonschema (Draft 2020-12) validator and format checks against the
+spec's `ImageToVideoRequest`, independent of the client's fast path and checks, so that
+a bug there cannot hide behind the same bug here; the messages (field path, and for a
+cross-field rule its `x-rule` sentence) are worded as the client words them.
 
 `format` is asserted, not just annotated: the spec's `uri` (RFC 3986) and OpenAPI's
 `int32`/`int64` are checked here, with jsonschema's own checkers for the other formats it
@@ -18,23 +18,17 @@ import functools
 import ipaddress
 import re
 from collections.abc import Callable
-from importlib.resources import files
 from typing import Any
 
-import yaml
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema import Draft202012Validator, FormatChecker
+
+# The spec, field paths and x-rule sentences are shared with the client; the validator
+# and its format checks below are the fake's own.
+from ..validation import format_path, load_spec, rule_of
 
 __all__ = ["REQUEST_SCHEMA", "component", "load_spec", "violations"]
 
 REQUEST_SCHEMA = "ImageToVideoRequest"
-
-
-@functools.cache
-def load_spec() -> dict[str, Any]:
-    """The OpenAPI document shipped inside the kling_i2v package, parsed once."""
-    text = (files("kling_i2v") / "openapi.yaml").read_text(encoding="utf-8")
-    spec: dict[str, Any] = yaml.safe_load(text)
-    return spec
 
 
 def component(name: str) -> dict[str, Any]:
@@ -52,39 +46,13 @@ def _validator(name: str) -> Draft202012Validator:
 
 def violations(instance: Any, name: str = REQUEST_SCHEMA) -> list[str]:
     """Every way `instance` breaks schema `name`, as "path: what is wrong", in path order."""
-    errors = sorted(_validator(name).iter_errors(instance), key=lambda e: _path(e.absolute_path))
+    errors = sorted(_validator(name).iter_errors(instance), key=lambda e: format_path(e.absolute_path))
     found: list[str] = []
     for error in errors:
-        line = f"{_path(error.absolute_path)}: {_rule_of(error, name) or error.message}"
+        line = f"{format_path(error.absolute_path)}: {rule_of(error, name) or error.message}"
         if line not in found:
             found.append(line)
     return found
-
-
-def _path(parts: Any) -> str:
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(body)"
-
-
-def _rule_of(error: ValidationError, name: str) -> str | None:
-    """The `x-rule` of the spec node the failing keyword sits under, if any."""
-    schemas = load_spec()["components"]["schemas"]
-    node: Any = schemas[name]
-    rule: str | None = None
-    # jsonschema leaves the $ref hops out of the schema path: follow a $ref when the
-    # next key is not in the node itself.
-    for part in error.absolute_schema_path:
-        while isinstance(node, dict) and part not in node and "$ref" in node:
-            node = schemas[node["$ref"].rsplit("/", 1)[1]]
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            break
-        if isinstance(node, dict) and "x-rule" in node:
-            rule = node["x-rule"]
-    return rule
 
 
 # ------------------------------------------------------------------ formats
