@@ -204,3 +204,48 @@ def test_demo_runs_offline(tmp_path: Path) -> None:
     assert demo.main(["--out", str(tmp_path), "--seconds", "0.3"]) == 0
     (video,) = tmp_path.glob("*.mp4")
     assert video.read_bytes() == sample_video_path().read_bytes()
+
+
+def test_download_takes_a_task_id_or_a_stale_task(kling: KlingClient, tmp_path: Path) -> None:
+    queued = kling.create(image="https://example.com/a.png", prompt="p")
+    kling.wait(queued)
+    by_id = kling.download(queued.task_id, tmp_path / "by-id.mp4")
+    stale = kling.download(queued, tmp_path / "stale.mp4")  # seen before the video existed
+    assert by_id.read_bytes() == stale.read_bytes() == sample_video_path().read_bytes()
+
+
+def test_downloaded_files_get_the_usual_mode_not_a_private_one(kling: KlingClient, tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        done = kling.create_and_wait(image="https://example.com/a.png", prompt="p")
+        path = kling.download(done, tmp_path / "v.mp4")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_an_existing_target_names_the_file(kling: KlingClient, tmp_path: Path) -> None:
+    done = kling.create_and_wait(image="https://example.com/a.png", prompt="p")
+    (tmp_path / "v.mp4").write_bytes(b"mine")
+    with pytest.raises(FileExistsError) as info:
+        kling.download(done, tmp_path / "v.mp4")
+    assert info.value.filename == str(tmp_path / "v.mp4")
+    assert "overwrite=True" in str(info.value)
+
+
+def test_async_wait_awaits_an_async_progress_callback(gateway: FakeGateway) -> None:
+    seen: list[int] = []
+
+    async def report(task: Task) -> None:
+        await asyncio.sleep(0)
+        seen.append(task.progress)
+
+    async def main() -> None:
+        async with AsyncKlingClient(gateway.token, base_url=gateway.base_url, poll=FAST_POLL) as kling:
+            task = await kling.create(image="https://example.com/a.png", prompt="p")
+            await kling.wait(task, on_progress=report)
+
+    asyncio.run(main())
+    assert seen and seen[-1] == 100

@@ -185,8 +185,9 @@ def json_body(response: httpx.Response) -> Any:
         return json.loads(response.content)
     except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
         raise APIResponseError(
-            f"HTTP {response.status_code}: expected JSON, got "
-            f"{response.headers.get('content-type', 'no content type')}: {_snippet(response)}",
+            f"HTTP {response.status_code}: the body is not valid JSON ({type(exc).__name__}: "
+            f"{shorten(str(exc), 80)}; content type "
+            f"{response.headers.get('content-type', 'none')}): {_snippet(response)}",
             status_code=response.status_code,
             body=_snippet(response),
         ) from exc

@@ -8,6 +8,8 @@ that does not depend on sync or async I/O.
 
 from __future__ import annotations
 
+import errno
+import inspect
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -107,6 +109,14 @@ class _ClientCore:
             # "." and ".." are dot segments: the URL would be normalised to another route
             raise ConfigurationError(f"task_id must be a non-empty string, got {task_id!r}")
         return _Request("query", get_image_to_video_task._get_kwargs(task_id=task_id.strip()))
+
+    @staticmethod
+    def needs_lookup(task_or_url: TaskOrId) -> bool:
+        """Whether download() must ask the gateway first: for a task id, or for a Task
+        seen before its video existed."""
+        if isinstance(task_or_url, Task):
+            return task_or_url.video_url is None
+        return "://" not in task_or_url and not task_or_url.lower().startswith("data:")
 
     @staticmethod
     def download_request(task_or_url: TaskOrId) -> _Request:
@@ -228,6 +238,10 @@ def _file_name(task_id: str) -> str:
     return name or "video"
 
 
+def _exists(target: Path) -> FileExistsError:
+    return FileExistsError(errno.EEXIST, "exists; pass overwrite=True to replace it", str(target))
+
+
 class _Download:
     """A file being written next to its final name, moved into place only when whole."""
 
@@ -235,17 +249,23 @@ class _Download:
         target = Path(path)
         if target.is_dir() or os.fspath(path).endswith(("/", os.sep)):
             target.mkdir(parents=True, exist_ok=True)
-            name = _file_name(task_or_url.task_id) if isinstance(task_or_url, Task) else "video"
+            if isinstance(task_or_url, Task):
+                name = _file_name(task_or_url.task_id)
+            else:  # the URL's own file name, so two URLs into one folder do not collide
+                name = _file_name(Path(httpx.URL(task_or_url).path).stem) if "://" in task_or_url else ""
+                name = name if name != "video" and name else "video"
             target = target / f"{name}.mp4"
         if target.exists() and not overwrite:
-            raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+            raise _exists(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         self.target = target
         self.overwrite = overwrite
-        import tempfile  # noqa: PLC0415
+        # Not tempfile.mkstemp: its files are private (0600), and the video should get the
+        # mode any new file gets (0666 less the umask). O_EXCL keeps the name ours alone.
+        import secrets  # noqa: PLC0415
 
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        self.temp = Path(temp)
+        self.temp = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
+        fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         self.file = os.fdopen(fd, "wb")
         self.expected: int | None = None
 
@@ -268,7 +288,7 @@ class _Download:
             try:
                 os.link(self.temp, self.target)  # fails, atomically, if the name was taken meanwhile
             except FileExistsError:
-                raise FileExistsError(f"{self.target} exists; pass overwrite=True to replace it") from None
+                raise _exists(self.target) from None
             except OSError:  # a file system without hard links
                 os.replace(self.temp, self.target)
             self.temp.unlink(missing_ok=True)
@@ -365,7 +385,8 @@ class KlingClient(_ClientBase):
         with the task whenever its status or progress changes."""
         waiter = self._core.waiter(task, timeout, on_progress, self._clock.monotonic)
         while True:
-            done = waiter.observe(self.get(waiter.task_id))
+            waiter.observe(self.get(waiter.task_id))
+            done = waiter.outcome()
             if done is not None:
                 return done
             self._clock.sleep(waiter.next_sleep())
@@ -380,9 +401,12 @@ class KlingClient(_ClientBase):
 
     def download(self, task_or_url: TaskOrId, path: str | os.PathLike[str], *,
                  overwrite: bool = False) -> Path:
-        """Stream the video to `path` (a file, or a folder to put `<task_id>.mp4` in).
+        """Stream the video of a task (a `Task`, or a task id: it is looked up) or of a URL
+        to `path` (a file, or a folder to put `<task_id>.mp4` in).
         Written to a temporary file beside it and renamed into place when complete; an
         existing file is kept unless `overwrite=True`."""
+        if self._core.needs_lookup(task_or_url):
+            task_or_url = self.get(task_or_url)
         request = self._core.download_request(task_or_url)
         download = _Download(path, task_or_url, overwrite)
         try:
@@ -492,7 +516,10 @@ class AsyncKlingClient(_ClientBase):
         """See KlingClient.wait."""
         waiter = self._core.waiter(task, timeout, on_progress, self._clock.monotonic)
         while True:
-            done = waiter.observe(await self.get(waiter.task_id))
+            reported = waiter.observe(await self.get(waiter.task_id))
+            if inspect.isawaitable(reported):  # an async on_progress
+                await reported
+            done = waiter.outcome()
             if done is not None:
                 return done
             await self._clock.sleep(waiter.next_sleep())
@@ -508,6 +535,8 @@ class AsyncKlingClient(_ClientBase):
     async def download(self, task_or_url: TaskOrId, path: str | os.PathLike[str], *,
                        overwrite: bool = False) -> Path:
         """See KlingClient.download."""
+        if self._core.needs_lookup(task_or_url):
+            task_or_url = await self.get(task_or_url)
         request = self._core.download_request(task_or_url)
         download = _Download(path, task_or_url, overwrite)
         try:

@@ -85,14 +85,22 @@ class Waiter:
         self._on_progress = on_progress
         self.last: Task | None = None
 
-    def observe(self, task: Task) -> Task | None:
-        """The finished task, or None to keep polling; raises TaskFailedError."""
+    def observe(self, task: Task) -> object:
+        """Record `task`; returns what `on_progress` returned if it changed (an awaitable,
+        for an async callback, which the async loop awaits), else None."""
         previous = self.last
         self.last = task
         if self._on_progress is not None and (
             previous is None or (previous.status, previous.progress) != (task.status, task.progress)
         ):
-            self._on_progress(task)
+            return self._on_progress(task)
+        return None
+
+    def outcome(self) -> Task | None:
+        """The finished task, or None to keep polling; raises TaskFailedError."""
+        task = self.last
+        if task is None:
+            return None
         if task.status is TaskStatus.FAILED:
             raise TaskFailedError(task)
         if task.status is TaskStatus.SUCCEEDED:
