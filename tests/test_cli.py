@@ -351,3 +351,15 @@ def test_ctrl_c_while_waiting(gw: FakeGateway, image: Path) -> None:
     assert waiter.returncode == ExitCode.INTERRUPTED
     assert f"task {task_id} keeps running on the gateway: kling-i2v wait {task_id}" in err
     assert "Traceback" not in err
+
+
+def test_an_unwritable_out_is_refused_before_anything_is_paid_for(
+    cli, gw: FakeGateway, image: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "taken.mp4").write_bytes(b"mine")
+    run = cli("create", str(image), "--prompt", "p", "--out", "taken.mp4")
+    assert run.code == ExitCode.INVALID_INPUT and "--overwrite" in run.err
+    run = cli("create", str(image), "--prompt", "p", "--out", "/proc/nope/x.mp4")
+    assert run.code == ExitCode.INVALID_INPUT and "cannot write" in run.err
+    assert gw.count(on="create") == 0
+    assert (tmp_path / "taken.mp4").read_bytes() == b"mine"

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import textwrap
 import traceback
 from collections.abc import Callable, Sequence
@@ -292,6 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     log_handler = _debug_logging(output) if debug else None
     handler: Handler = args.handler
+    # SIGTERM ends a command the way Ctrl-C does (exit 130, the task id printed); batch
+    # installs its own handler for a graceful stop
+    previous_term = None
+    if threading.current_thread() is threading.main_thread():
+        previous_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(handler(args, output))
     except _Stop as stop:
@@ -307,9 +314,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         output.error(_message(exc, args), code, **_details(exc))
         return code
     finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
         if log_handler is not None:
             for name in ("kling_i2v", "httpx"):
                 logging.getLogger(name).removeHandler(log_handler)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class _Redacting(logging.Filter):
@@ -347,7 +360,8 @@ def _message(error: BaseException, args: argparse.Namespace) -> str:
     if isinstance(error, APIConnectionError):
         return f"{error} (gateway: {getattr(args, 'base_url', None) or os.environ.get('ANYFAST_BASE_URL') or 'https://www.anyfast.ai'})"
     if isinstance(error, AmbiguousCreateError):
-        return f"{error}. Check for that task before creating it again"
+        return (f"{error}. The gateway has no lookup by external id: check your anyfast.ai "
+                "task list (or your callback_url) for it before creating it again")
     if isinstance(error, WaitTimeoutError):
         return f"{error}; it may still finish: kling-i2v wait {error.task_id}"
     if isinstance(error, FileExistsError):
@@ -423,9 +437,27 @@ def _request_fields(args: argparse.Namespace, skip: Sequence[str]) -> dict[str, 
             and (value := getattr(args, name, None)) is not None}
 
 
+def _check_out(args: argparse.Namespace) -> None:
+    """Refuse an --out that cannot be written before anything is paid for."""
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    target = Path(out)
+    folder = target if target.is_dir() or str(out).endswith(("/", os.sep)) else target.parent
+    if folder is not target and target.exists() and not args.overwrite:
+        raise _Stop(f"{target}: the file exists; pass --overwrite to replace it (nothing was sent)",
+                    ExitCode.INVALID_INPUT)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise _Stop(f"{out}: cannot write a file there (nothing was sent)", ExitCode.INVALID_INPUT)
+
+
 def _create(args: argparse.Namespace, output: Output) -> ExitCode:
     from ..requests import new_external_task_id
 
+    _check_out(args)
     fields = _request_fields(args, skip=("image",))
     fields["image"] = args.image
     # ours, not the client's: if the answer is lost, this is how the task is found
@@ -457,11 +489,13 @@ def _status(args: argparse.Namespace, output: Output) -> ExitCode:
 
 
 def _wait(args: argparse.Namespace, output: Output) -> ExitCode:
+    _check_out(args)
     with _client(args) as kling:
         return _follow(args, output, kling, args.task_id)
 
 
 def _download(args: argparse.Namespace, output: Output) -> ExitCode:
+    _check_out(args)
     with _client(args) as kling:
         task = kling.get(args.task_id)
         if task.status is TaskStatus.FAILED:
@@ -487,7 +521,14 @@ def _follow(args: argparse.Namespace, output: Output, kling: KlingClient, task: 
             except KeyboardInterrupt:
                 raise _Stop(f"interrupted; task {task_id} keeps running on the gateway: "
                             f"kling-i2v wait {task_id}", ExitCode.INTERRUPTED, task_id=task_id) from None
-    path = kling.download(done, args.out, overwrite=args.overwrite) if args.out else None
+    try:
+        path = kling.download(done, args.out, overwrite=args.overwrite) if args.out else None
+    except FileExistsError:
+        raise  # "pass --overwrite" says what to do
+    except OSError as exc:  # the task is paid for and done: say how to still get the video
+        raise _Stop(f"task {done.task_id} succeeded but the video could not be saved "
+                    f"({exc}); get it with: kling-i2v download {done.task_id} --out FILE",
+                    ExitCode.ERROR, task=task_json(done)) from None
     data = {**task_json(done), "file": str(path.resolve()) if path else None}
 
     def human(out: Output) -> None:
