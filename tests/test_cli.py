@@ -359,7 +359,7 @@ def test_an_unwritable_out_is_refused_before_anything_is_paid_for(
     (tmp_path / "taken.mp4").write_bytes(b"mine")
     run = cli("create", str(image), "--prompt", "p", "--out", "taken.mp4")
     assert run.code == ExitCode.INVALID_INPUT and "--overwrite" in run.err
-    run = cli("create", str(image), "--prompt", "p", "--out", "/proc/nope/x.mp4")
+    run = cli("create", str(image), "--prompt", "p", "--out", "taken.mp4/x.mp4")  # under a file
     assert run.code == ExitCode.INVALID_INPUT and "cannot write" in run.err
     assert gw.count(on="create") == 0
     assert (tmp_path / "taken.mp4").read_bytes() == b"mine"
