@@ -265,7 +265,7 @@ def test_status(cli, gw: FakeGateway, image: Path) -> None:
 
 def test_status_of_an_unknown_task(cli) -> None:
     run = cli("status", "404404")
-    assert run.code == ExitCode.API_ERROR and "task_not_exist" in run.err
+    assert run.code == ExitCode.API_ERROR and "knows no task 404404" in run.err
     assert run.err.count("\n") == 1
 
 
@@ -351,6 +351,16 @@ def test_ctrl_c_while_waiting(gw: FakeGateway, image: Path) -> None:
     assert waiter.returncode == ExitCode.INTERRUPTED
     assert f"task {task_id} keeps running on the gateway: kling-i2v wait {task_id}" in err
     assert "Traceback" not in err
+
+
+def test_a_bad_json_lines_row_gets_one_clear_problem(cli, gw: FakeGateway, image: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(f'{{"image": "{image}", "prompt": "ok"}}\nnot json\n')
+    run = cli("batch", str(manifest), "--out", "videos")
+    assert run.code == ExitCode.INVALID_INPUT
+    assert "not JSON" in run.err
+    assert "image_tail" not in run.err and "external_task_id" not in run.err
+    assert gw.count(on="create") == 0
 
 
 def test_an_unwritable_out_is_refused_before_anything_is_paid_for(

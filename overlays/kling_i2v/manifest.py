@@ -223,6 +223,11 @@ def _rows(source: str, base: Path, records: Sequence[_Record], defaults: Mapping
     for index, record in enumerate(records, start=1):
         where = f"{where_prefix}{record.line}" if not folder else str(record.values.get("image"))
         found = [f"{where}: {p}" for p in record.problems]
+        if found and not record.values:
+            # an unreadable line (not JSON, not an object): checking it as a request
+            # would only add made-up problems
+            problems += found
+            continue
         written = {**defaults, **record.values}
         output = written.pop(OUTPUT_COLUMN, None)
         resolved, path_problems = _resolve(written, base)

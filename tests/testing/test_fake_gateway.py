@@ -668,8 +668,8 @@ def test_command_line_prints_the_base_url_and_token_and_stops_on_sigterm() -> No
     )
     try:
         assert process.stdout is not None
-        base_url = process.stdout.readline().strip().removeprefix("ANYFAST_BASE_URL=")
-        token = process.stdout.readline().strip().removeprefix("ANYFAST_API_KEY=")
+        base_url = process.stdout.readline().strip().removeprefix("export ANYFAST_BASE_URL=")
+        token = process.stdout.readline().strip().removeprefix("export ANYFAST_API_KEY=")
         assert base_url.startswith("http://127.0.0.1:") and token == "sk-cli"
         reply = httpx.post(
             base_url + CREATE, json=BODY, headers={"Authorization": f"Bearer {token}"}

@@ -8,8 +8,8 @@ import logging
 import os
 import signal
 import sys
-import threading
 import textwrap
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +24,7 @@ from ..errors import (
     KlingError,
     RequestValidationError,
     TaskFailedError,
+    TaskNotFoundError,
     WaitTimeoutError,
 )
 from ..fields import IMAGE_FIELDS, Field, request_fields
@@ -355,6 +356,9 @@ def _message(error: BaseException, args: argparse.Namespace) -> str:
             + ("" if v.rule.endswith(")") else f" ({_got(v)})")
             for v in error.violations
         )
+    if isinstance(error, TaskNotFoundError):
+        task_id = getattr(args, "task_id", None)
+        return f"the gateway knows no task {task_id}" if task_id else str(error)
     if isinstance(error, AuthenticationError):
         return f"the gateway refused the API token ({error}); check ANYFAST_API_KEY or --token"
     if isinstance(error, APIConnectionError):

@@ -1,6 +1,6 @@
 """`python -m kling_i2v.testing`: run the fake gateway until interrupted.
 
-It prints `ANYFAST_BASE_URL=...` and `ANYFAST_API_KEY=...` on stdout, one per line, as
+It prints `export ANYFAST_BASE_URL=...` and `export ANYFAST_API_KEY=...` on stdout, one per line, as
 soon as it listens (a shell can `eval` them), and logs to stderr.
 """
 
@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     with gateway:
-        print(f"ANYFAST_BASE_URL={gateway.base_url}", flush=True)
-        print(f"ANYFAST_API_KEY={gateway.token}", flush=True)
+        print(f"export ANYFAST_BASE_URL={gateway.base_url}", flush=True)
+        print(f"export ANYFAST_API_KEY={gateway.token}", flush=True)
         print(f"fake gateway listening on {gateway.base_url} (Ctrl-C stops it)", file=sys.stderr)
         stop.wait()
     return 0
