@@ -13,6 +13,8 @@ left to the spec validation the client runs, so the messages are the same everyw
 
 from __future__ import annotations
 
+import re
+
 import functools
 import json
 from collections.abc import Mapping
@@ -80,7 +82,14 @@ class Field:
     def help(self) -> str:
         """Help text: the spec's description, then its range and default."""
         parts = ["A file path or an http(s) URL." if self.kind == "image" else ""]
-        parts.append(self.description.rstrip(".") + "." if self.description else "")
+        description = self.description
+        if self.kind == "image":
+            # the spec describes the wire (base64 or URL); the CLI reads and encodes files
+            description = " ".join(
+                sentence for sentence in re.split(r"(?<=\.)\s+", description)
+                if "base64" not in sentence.lower()
+            )
+        parts.append(description.rstrip(".") + "." if description else "")
         if self.kind == "json":
             parts.append("JSON text, or @FILE to read it from a file.")
         if self.minimum is not None and self.maximum is not None:
