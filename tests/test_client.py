@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from kling_i2v import (
     AmbiguousCreateError,
     AsyncKlingClient,
@@ -26,6 +25,7 @@ from kling_i2v import (
     WaitTimeoutError,
 )
 from kling_i2v.testing import FakeGateway, Fault, sample_image_path, sample_video_path
+
 from tests.imagegen import make_jpeg
 
 FAST_POLL = PollPolicy(initial_interval=0.02, max_interval=0.05)

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from kling_i2v import (
     AmbiguousCreateError,
     APIConnectionError,
@@ -35,6 +34,7 @@ from kling_i2v import (
     TaskNotFoundError,
     TaskStatus,
 )
+
 from tests.conftest import load_data
 from tests.scripted_server import Reply, ScriptedServer, scripted_server
 

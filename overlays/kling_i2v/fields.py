@@ -13,10 +13,9 @@ left to the spec validation the client runs, so the messages are the same everyw
 
 from __future__ import annotations
 
-import re
-
 import functools
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 

@@ -24,9 +24,8 @@ because b64encode over-allocates its output).
 
 from __future__ import annotations
 
-import functools
-
 import binascii
+import functools
 import io
 import os
 import re

@@ -36,11 +36,10 @@ import attrs
 import httpx
 import pytest
 import yaml
+from kling_i2v import KlingClient
 from kling_i2v_api.api.image2video import create_image_to_video, get_image_to_video_task
 from kling_i2v_api.client import AuthenticatedClient
 from kling_i2v_api.models import ImageToVideoRequest, TaskQueryResponse, VideoTask
-
-from kling_i2v import KlingClient
 
 from tests.conftest import REPO
 
