@@ -167,19 +167,6 @@ def import_time(sizes: Sizes) -> dict[str, Any]:
 # --------------------------------------------------------------------------- wait() requests
 
 
-class SimulatedClock:
-    """A clock that only moves when slept on: wait() runs in no real time."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def _query_reply(task_id: str, now: float, duration: float) -> dict[str, Any]:
     """The gateway's answer for a task that started at 0 and finishes at `duration`
     (simulated seconds): progress grows with the simulated time."""
@@ -217,6 +204,7 @@ def _wait_once(duration: float) -> tuple[int, float]:
     """GET requests wait() makes for a task of `duration` simulated seconds, and how late
     (simulated seconds) it noticed the task was done."""
     from kling_i2v import KlingClient
+    from kling_i2v.testing import SimulatedClock
 
     clock = SimulatedClock()
     gets = 0

@@ -34,6 +34,7 @@ from kling_i2v import (
     TaskNotFoundError,
     TaskStatus,
 )
+from kling_i2v.testing import AsyncSimulatedClock, SimulatedClock
 
 from tests.conftest import load_data
 from tests.scripted_server import Reply, ScriptedServer, scripted_server
@@ -43,26 +44,6 @@ URL_IMAGE = "https://example.com/cat.png"
 CREATED = load_data("reference_response.json") | {"status": "queued"}
 
 
-class FakeClock:
-    """Sleeps instantly and remembers for how long."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-class AsyncFakeClock(FakeClock):
-    async def sleep(self, seconds: float) -> None:  # type: ignore[override]
-        FakeClock.sleep(self, seconds)
-
-
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
     with scripted_server() as s:
@@ -70,12 +51,12 @@ def server() -> Iterator[ScriptedServer]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> SimulatedClock:
+    return SimulatedClock()
 
 
 @pytest.fixture
-def client(server: ScriptedServer, clock: FakeClock) -> Iterator[KlingClient]:
+def client(server: ScriptedServer, clock: SimulatedClock) -> Iterator[KlingClient]:
     with KlingClient(TOKEN, base_url=server.base_url, clock=clock) as c:
         yield c
 
@@ -246,7 +227,7 @@ def test_unreadable_create_success_is_ambiguous(
 # --------------------------------------------------------------------- retries
 
 
-def test_queries_retry_429_and_5xx_with_backoff(server: ScriptedServer, client: KlingClient, clock: FakeClock) -> None:
+def test_queries_retry_429_and_5xx_with_backoff(server: ScriptedServer, client: KlingClient, clock: SimulatedClock) -> None:
     server.script(
         gateway_error(429, "rate_limited"),
         Reply(502, "<html>bad gateway</html>", {"Content-Type": "text/html"}),
@@ -262,7 +243,7 @@ def test_queries_retry_429_and_5xx_with_backoff(server: ScriptedServer, client: 
         assert step / 2 <= delay <= step
 
 
-def test_retries_are_bounded(server: ScriptedServer, clock: FakeClock) -> None:
+def test_retries_are_bounded(server: ScriptedServer, clock: SimulatedClock) -> None:
     server.script(*[gateway_error(429, "rate_limited")] * 10)
     with KlingClient(TOKEN, base_url=server.base_url, max_retries=2, clock=clock) as client:
         with pytest.raises(RateLimitError):
@@ -270,7 +251,7 @@ def test_retries_are_bounded(server: ScriptedServer, clock: FakeClock) -> None:
     assert len(server.seen) == 3
 
 
-def test_retry_after_seconds_and_dates_are_honoured(server: ScriptedServer, client: KlingClient, clock: FakeClock) -> None:
+def test_retry_after_seconds_and_dates_are_honoured(server: ScriptedServer, client: KlingClient, clock: SimulatedClock) -> None:
     soon = email.utils.formatdate(time.time() + 30, usegmt=True)
     server.script(
         gateway_error(429, "rate_limited", **{"Retry-After": "7"}),
@@ -282,7 +263,7 @@ def test_retry_after_seconds_and_dates_are_honoured(server: ScriptedServer, clie
     assert 25 <= clock.sleeps[1] <= 30
 
 
-def test_retry_after_is_capped(server: ScriptedServer, clock: FakeClock) -> None:
+def test_retry_after_is_capped(server: ScriptedServer, clock: SimulatedClock) -> None:
     server.script(gateway_error(429, "x", **{"Retry-After": "86400"}), Reply(200, load_data("query_in_progress.json")))
     policy = RetryPolicy(max_retry_after=20)
     with KlingClient(TOKEN, base_url=server.base_url, retry=policy, clock=clock) as client:
@@ -362,7 +343,7 @@ def test_create_read_timeout_is_ambiguous(server: ScriptedServer) -> None:
     assert len(server.seen) == 1
 
 
-def test_query_timeout_is_retried_then_raised(server: ScriptedServer, clock: FakeClock) -> None:
+def test_query_timeout_is_retried_then_raised(server: ScriptedServer, clock: SimulatedClock) -> None:
     server.script(*[Reply(200, load_data("query_in_progress.json"), action="delay:0.6")] * 3)
     with KlingClient(TOKEN, base_url=server.base_url, timeout=httpx.Timeout(0.15),
                      max_retries=1, clock=clock) as client:
@@ -377,7 +358,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_connection_refused_create_is_retried_since_nothing_was_sent(clock: FakeClock) -> None:
+def test_connection_refused_create_is_retried_since_nothing_was_sent(clock: SimulatedClock) -> None:
     with KlingClient(TOKEN, base_url=f"http://127.0.0.1:{free_port()}", max_retries=2, clock=clock) as client:
         with pytest.raises(APIConnectionError) as info:
             client.create(image=URL_IMAGE, prompt="p")
@@ -534,7 +515,7 @@ def test_async_client_has_the_same_rules(server: ScriptedServer) -> None:
         gateway_error(429, "x"), Reply(200, CREATED),
         Reply(action="reset"),
     )
-    clock = AsyncFakeClock()
+    clock = AsyncSimulatedClock()
 
     async def main() -> None:
         async with AsyncKlingClient(TOKEN, base_url=server.base_url, clock=clock) as client:

@@ -41,6 +41,7 @@ from kling_i2v import (
     KlingError,
     Task,
 )
+from kling_i2v.testing import AsyncSimulatedClock, SimulatedClock
 from kling_i2v.validation import load_spec
 
 from tests.conftest import load_data
@@ -63,22 +64,6 @@ outcomes: Counter[str] = Counter()
 statuses_seen: set[int] = set()
 
 
-class InstantClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class AsyncInstantClock(InstantClock):
-    async def sleep(self, seconds: float) -> None:  # type: ignore[override]
-        self.now += seconds
-
-
 class World:
     """One scripted server and one client for the module (hypothesis calls the test many
     times; fixtures are per test). Keep-alive is off, so a connection one answer broke
@@ -94,7 +79,7 @@ class World:
             limits=httpx.Limits(max_keepalive_connections=0),
         )
         self.client = KlingClient(TOKEN, base_url=self.server.base_url, max_retries=MAX_RETRIES,
-                                  http_client=self.http, clock=InstantClock())
+                                  http_client=self.http, clock=SimulatedClock())
 
     def reset(self, replies: list[Reply]) -> None:
         self.server.replies.clear()
@@ -503,7 +488,7 @@ def test_the_async_client_judges_answers_the_same_way(call: str, data: st.DataOb
         async with httpx.AsyncClient(base_url=w.server.base_url, timeout=5.0,
                                      limits=httpx.Limits(max_keepalive_connections=0)) as http:
             client = AsyncKlingClient(TOKEN, base_url=w.server.base_url, max_retries=MAX_RETRIES,
-                                      http_client=http, clock=AsyncInstantClock())
+                                      http_client=http, clock=AsyncSimulatedClock())
             try:
                 if call == "create":
                     await client.create(image=URL_IMAGE, prompt="p", external_task_id=EXTERNAL_ID)
@@ -540,7 +525,7 @@ def test_a_connection_poisoned_by_a_204_with_a_body_does_not_break_the_client() 
     w = world()
     w.reset([Reply(204, b'{"code": "success"}'), Reply(200, VALID["query"][0]),
              Reply(200, VALID["query"][0]), Reply(200, VALID["query"][0])])
-    with KlingClient(TOKEN, base_url=w.server.base_url, max_retries=MAX_RETRIES, clock=InstantClock()) as client:
+    with KlingClient(TOKEN, base_url=w.server.base_url, max_retries=MAX_RETRIES, clock=SimulatedClock()) as client:
         for _ in range(2):
             try:
                 client.get("1")

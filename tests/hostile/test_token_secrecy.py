@@ -31,7 +31,7 @@ import pytest
 from kling_i2v import AsyncKlingClient, KlingClient, PollPolicy, RetryPolicy
 from kling_i2v.batch import BatchOptions, run_batch
 from kling_i2v.manifest import read_rows
-from kling_i2v.testing import FakeGateway, Fault, sample_image_path
+from kling_i2v.testing import FakeGateway, Fault, SimulatedClock, sample_image_path
 
 from tests.hostile import figures
 from tests.scripted_server import Reply, ScriptedServer, scripted_server
@@ -118,17 +118,6 @@ def debug_logs(where: str, secret: str = CANARY) -> Iterator[None]:
         scan(f"{where}: logs", text, secret)
 
 
-class InstantClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 # ============================================================================ the library
 
 SCENARIOS: dict[str, tuple[list[Reply], str]] = {
@@ -178,7 +167,7 @@ def test_library_error_paths_keep_the_token_out(name: str, tmp_path: Path) -> No
         server.script(*replies)
         http = httpx.Client(base_url=server.base_url, timeout=httpx.Timeout(0.2))
         client = KlingClient(CANARY, base_url=server.base_url, max_retries=3, http_client=http,
-                             clock=InstantClock(), poll=PollPolicy(initial_interval=1, max_interval=1))
+                             clock=SimulatedClock(), poll=PollPolicy(initial_interval=1, max_interval=1))
         with client:
             try:
                 result = _call(client, call, server, tmp_path)

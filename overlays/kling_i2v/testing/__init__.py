@@ -21,11 +21,14 @@ fixture gives a running gateway on a fast clock. From a shell:
 
 from .assets import sample_image_path, sample_video_path
 from .callbacks import CallbackAttempt
+from .clients import AsyncSimulatedClock, SimulatedClock
 from .faults import Fault
 from .lifecycle import FakeTask, Phase
 from .server import FakeGateway, RecordedRequest
 
 __all__ = [
+    "AsyncSimulatedClock",
+    "SimulatedClock",
     "CallbackAttempt",
     "FakeGateway",
     "FakeTask",
