@@ -1,21 +1,30 @@
-"""How `kling-i2v` ends: every exit code in one place, with what it means."""
+"""How `kling-i2v` ends: every exit code in one place, with what it means, and the words
+each error is shown with."""
 
 from __future__ import annotations
 
+import argparse
 import enum
+import os
 import textwrap
+from typing import Any
 
 from ..errors import (
     AmbiguousCreateError,
+    APIConnectionError,
     APIError,
+    APIStatusError,
+    AuthenticationError,
     ConfigurationError,
     ImageError,
+    KlingError,
     RequestValidationError,
     TaskFailedError,
+    TaskNotFoundError,
     WaitTimeoutError,
 )
 
-__all__ = ["ExitCode", "UsageError", "epilog", "exit_code_for"]
+__all__ = ["ExitCode", "Stop", "UsageError", "details_for", "epilog", "exit_code_for", "message_for"]
 
 
 class UsageError(Exception):
@@ -53,6 +62,15 @@ _MEANINGS = {
 }
 
 
+class Stop(KlingError):
+    """A command ends early with a given exit code and details for --json."""
+
+    def __init__(self, message: str, code: ExitCode, **details: Any) -> None:
+        self.code = code
+        self.details = details
+        super().__init__(message)
+
+
 def epilog() -> str:
     lines = ["exit codes:"]
     for code in ExitCode:
@@ -65,6 +83,8 @@ def exit_code_for(error: BaseException) -> ExitCode:
     from ..journal import JournalError
     from ..manifest import ManifestError
 
+    if isinstance(error, Stop):
+        return error.code
     if isinstance(error, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     if isinstance(error, AmbiguousCreateError):
@@ -79,3 +99,91 @@ def exit_code_for(error: BaseException) -> ExitCode:
     if isinstance(error, APIError):
         return ExitCode.API_ERROR
     return ExitCode.ERROR
+
+
+# ============================================================================ wording
+
+
+def base_url_of(args: argparse.Namespace) -> str:
+    """The gateway a command talks to, for messages."""
+    from ..client import DEFAULT_BASE_URL
+
+    return getattr(args, "base_url", None) or os.environ.get("ANYFAST_BASE_URL") or DEFAULT_BASE_URL
+
+
+def message_for(error: BaseException, args: argparse.Namespace) -> str:
+    """The one line (or block) a user reads for `error`."""
+    if isinstance(error, Stop):
+        return str(error)
+    if isinstance(error, RequestValidationError):
+        on_cli = getattr(args, "command", None) == "create"
+        return "invalid request: " + "; ".join(
+            f"{_option_path(v.path) if on_cli else v.path}: {v.rule}"
+            + ("" if v.rule.endswith(")") else f" ({_got(v)})")
+            for v in error.violations
+        )
+    if isinstance(error, TaskNotFoundError):
+        task_id = getattr(args, "task_id", None)
+        return f"the gateway knows no task {task_id}" if task_id else str(error)
+    if isinstance(error, AuthenticationError):
+        return f"the gateway refused the API token ({error}); check ANYFAST_API_KEY or --token"
+    if isinstance(error, APIConnectionError):
+        return f"{error} (gateway: {base_url_of(args)})"
+    if isinstance(error, AmbiguousCreateError):
+        return (f"{error}. The gateway has no lookup by external id: check your anyfast.ai "
+                "task list (or your callback_url) for it before creating it again")
+    if isinstance(error, WaitTimeoutError):
+        return f"{error}; it may still finish: kling-i2v wait {error.task_id}"
+    if isinstance(error, FileExistsError):
+        return f"{error.filename or error}: the file exists; pass --overwrite to replace it" \
+            if error.filename else f"{error}; pass --overwrite to replace it"
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+    if exit_code_for(error) is ExitCode.ERROR:
+        return f"unexpected {type(error).__name__}: {error} (--debug shows the traceback)"
+    return " ".join(str(error).split()) if "\n" not in str(error) else str(error)
+
+
+def _got(violation: Any) -> str:
+    from ..errors import MISSING, shorten
+
+    return "missing" if violation.value is MISSING else f"got {shorten(violation.value)}"
+
+
+def _option_path(path: str) -> str:
+    """`cfg_scale` -> `--cfg-scale`, `image` -> `IMAGE`, in a violation's path."""
+    from ..fields import request_fields
+
+    fields = request_fields()
+
+    def one(part: str) -> str:
+        head, sep, rest = part.partition("[") if "[" in part else part.partition(".")
+        if head == "image":
+            return "IMAGE" + sep + rest
+        return (fields[head].option if head in fields else head) + sep + rest
+
+    return " + ".join(one(p) for p in path.split(" + "))
+
+
+def details_for(error: BaseException) -> dict[str, Any]:
+    """What --json adds to an error document, beside its message."""
+    from ..manifest import ManifestError
+    from ._output import task_json
+
+    if isinstance(error, Stop):
+        return dict(error.details)
+    if isinstance(error, TaskFailedError):
+        return {"task": task_json(error.task)}
+    if isinstance(error, WaitTimeoutError):
+        return {"task_id": error.task_id,
+                "task": task_json(error.task) if error.task is not None else None}
+    if isinstance(error, AmbiguousCreateError):
+        return {"external_task_id": error.external_task_id}
+    if isinstance(error, RequestValidationError):
+        return {"violations": [{"path": v.path, "rule": v.rule} for v in error.violations]}
+    if isinstance(error, APIStatusError):
+        return {"status_code": error.status_code, "gateway_code": error.code,
+                "request_id": error.request_id}
+    if isinstance(error, ManifestError):
+        return {"problems": list(error.problems)}
+    return {}

@@ -1,0 +1,62 @@
+"""`kling-i2v create`: one task from an image and request options, optionally followed
+to the end and downloaded."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..fields import request_fields
+from ._context import check_out, client, request_options
+from ._exit import ExitCode, Stop
+from ._options import (
+    Parser,
+    add_command,
+    add_request_options,
+    add_save_options,
+    add_wait_options,
+    help_text,
+)
+from ._output import Output, task_json
+from ._task import follow
+
+__all__ = ["register"]
+
+
+def register(commands: Any, common: Parser) -> None:
+    create = add_command(commands, common, "create", _create, "create a task from an image and a prompt",
+                         "Create an image-to-video task and print its id. --wait follows it with a "
+                         "progress bar; --out also downloads the video.")
+    create.add_argument("image", metavar="IMAGE", help=help_text(request_fields()["image"].help()))
+    add_request_options(create, skip=("image",), title="request options (from openapi.yaml)")
+    after = create.add_argument_group("after creating")
+    after.add_argument("--wait", action="store_true", help="wait until the task finishes")
+    add_save_options(create, "download the video to FILE (or into a folder); implies --wait")
+    add_wait_options(create)
+
+
+def _create(args: argparse.Namespace, output: Output) -> ExitCode:
+    from ..requests import new_external_task_id
+
+    check_out(args)
+    fields = request_options(args, skip=("image",))
+    fields["image"] = args.image
+    # ours, not the client's: if the answer is lost, this is how the task is found
+    external_task_id = fields.setdefault("external_task_id", new_external_task_id())
+    with client(args) as kling:
+        try:
+            task = kling.create(**fields)
+        except KeyboardInterrupt:
+            raise Stop(f"interrupted while the create was in flight: the task may exist "
+                       f"(external_task_id {external_task_id})", ExitCode.INTERRUPTED,
+                       external_task_id=external_task_id) from None
+        if not (args.wait or args.out):
+            def human(out: Output) -> None:
+                out.line(f"created task {task.task_id} ({task.status.value})", style="green")
+                out.line(f"external id  {external_task_id}")
+                out.note(f"follow it with: kling-i2v wait {task.task_id}")
+
+            output.emit(task_json(task), human)
+            return ExitCode.OK
+        output.note(f"created task {task.task_id} (external id {external_task_id})")
+        return follow(args, output, kling, task)
