@@ -12,6 +12,7 @@ survives the kill.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import os
@@ -28,10 +29,14 @@ from typing import Any
 
 import attrs
 import pytest
-from kling_i2v.batch import KILL_AT_ENV
+from kling_i2v.batch import KILL_AT_ENV, BatchOptions, BatchResult, batch_client, run_batch
+from kling_i2v.batchfolder import open_folder
 from kling_i2v.cli import ExitCode, main
 from kling_i2v.journal import JOURNAL_NAME, Journal, JournalRow, RowState
+from kling_i2v.manifest import read_rows
 from kling_i2v.testing import FakeGateway, Fault, sample_image_path, sample_video_path
+
+from tests.imagegen import make_png
 
 TOKEN = "sk-batch-canary-0c4e"
 FAST = ["--poll-interval", "0.05"]
@@ -228,19 +233,21 @@ def test_row_identity_survives_inserted_rows(gw: FakeGateway, images: Path, caps
     assert len({r["file"] for r in summary["rows"]}) == 4
 
 
-def test_a_429_pauses_every_worker(gw: FakeGateway, images: Path, capsys) -> None:
-    manifest = write_manifest(images, 8)
+def test_a_429_on_a_create_pauses_creates_only(gw: FakeGateway, images: Path, capsys) -> None:
+    manifest = write_manifest(images, 8, seconds=30)
     gw.inject(Fault.delay(0.2), on="create", times=3)  # creates overlap when the 429 lands
     gw.inject(Fault.status(429, retry_after="0.5"), on="create")
     code, _, _ = batch(gw, capsys, str(manifest), "--out", "v", "--concurrency", "4")
     assert code == 0
     requests = gw.requests
     (limited,) = [r for r in requests if r.status == 429]
-    after = sorted(r.received_at - limited.received_at for r in requests
-                   if r.received_at > limited.received_at and r.target != "download")
-    # requests already on the wire may land just after; then nothing until the pause is over
-    quiet = [t for t in after if 0.25 < t < 0.45]
-    assert quiet == [], after
+    def since(target: str) -> list[float]:
+        return sorted(r.received_at - limited.received_at for r in requests
+                      if r.received_at > limited.received_at and r.target == target)
+    # creates already on the wire may land just after; then none until the pause is over
+    assert [t for t in since("create") if 0.25 < t < 0.45] == [], since("create")
+    # while queries go on: finished tasks must still be noticed (issue 13.4)
+    assert [t for t in since("query") if 0.25 < t < 0.45], since("query")
     assert_clean(audit(gw, images.parent / "v"))
 
 
@@ -275,7 +282,7 @@ def test_bad_token_stops_the_batch(gw: FakeGateway, images: Path, capsys) -> Non
 
 def test_one_journal_one_run(gw: FakeGateway, images: Path, capsys) -> None:
     manifest = write_manifest(images, 2)
-    with Journal.in_folder(images.parent / "v"):
+    with open_folder(images.parent / "v", None):
         code = main(["batch", str(manifest), "--out", "v", "--base-url", gw.base_url, "--token", TOKEN])
     assert code == ExitCode.INVALID_INPUT
     assert "another kling-i2v batch is running" in capsys.readouterr().err and gw.count() == 0
@@ -381,6 +388,7 @@ def journal_states(out: Path) -> collections.Counter[str]:
     [
         ("before-create:3", 0),     # submitting committed, nothing sent: ambiguous, no task
         ("after-create:3", 1),      # the gateway made the task, the journal never heard: ambiguous
+        ("after-logged:3", None),   # the task log has the task id: the resume polls it
         ("after-submitted:3", None),
         ("after-download:2", None),  # the file is in place, `downloaded` not committed
     ],
@@ -461,3 +469,62 @@ def test_ctrl_c_records_the_creates_in_flight(gw: FakeGateway, images: Path, cap
     assert code == 0 and result.states() == {"downloaded": 10}
     assert_clean(result)
     assert result.tasks == 10
+
+
+# ============================================================================ settling rows (engine API)
+
+
+def run_engine(gw: FakeGateway, manifest: Path, out: Path, options: BatchOptions | None = None,
+               observer: Any = None) -> BatchResult:
+    options = options or BatchOptions(poll_interval=0.05)
+
+    async def go() -> BatchResult:
+        async with batch_client(options, TOKEN, base_url=gw.base_url) as kling:
+            return await run_batch(read_rows(manifest), kling, out, options, observer)
+    return asyncio.run(go())
+
+
+def test_a_row_refused_before_sending_is_checked_again_on_every_run(gw: FakeGateway, images: Path) -> None:
+    (images / "small.png").write_bytes(make_png(200, 200))
+    manifest = images / "mixed.csv"
+    manifest.write_text("image,prompt\ncat.png,a cat\nsmall.png,a small one\n")
+    result = run_engine(gw, manifest, images.parent / "v")
+    (bad,) = result.not_sent()
+    assert bad.failure == "local" and "200" in (bad.reason or "") and len(gw.tasks) == 1
+    assert result.refused() == [] and result.ambiguous() == []
+
+    (images / "small.png").write_bytes(sample_image_path().read_bytes())  # fixed: no flag needed
+    result = run_engine(gw, manifest, images.parent / "v")
+    assert result.counts()[RowState.DOWNLOADED] == 2 and len(gw.tasks) == 2
+
+
+def test_a_gateway_refusal_stays_failed_and_says_nothing_was_paid(gw: FakeGateway, images: Path) -> None:
+    manifest = write_manifest(images, 2)
+    gw.inject(Fault.status(400), on="create")
+    result = run_engine(gw, manifest, images.parent / "v")
+    (refused,) = result.refused()
+    assert refused.failure == "gateway" and refused.task_id is None
+    again = run_engine(gw, manifest, images.parent / "v")
+    assert [r.key for r in again.refused()] == [refused.key] and len(gw.tasks) == 1
+    retried = run_engine(gw, manifest, images.parent / "v", BatchOptions(poll_interval=0.05, retry_failed=True))
+    assert retried.counts()[RowState.DOWNLOADED] == 2 and len(gw.tasks) == 2
+
+
+def test_counts_given_to_the_observer_follow_every_commit(gw: FakeGateway, images: Path) -> None:
+    manifest = write_manifest(images, 12, fail_every=5)
+    seen: list[tuple[str, dict[RowState, int]]] = []
+    states: dict[str, RowState] = {}
+
+    class Recorder:
+        def changed(self, row: JournalRow, counts: Any) -> None:
+            states[row.key] = row.state
+            expected = collections.Counter(states.values())
+            expected[RowState.PENDING] += 12 - len(states)
+            assert {s: n for s, n in counts.items() if n} == {s: n for s, n in expected.items() if n}
+            seen.append((row.key, dict(counts)))
+
+        def note(self, message: str) -> None:
+            pass
+
+    result = run_engine(gw, manifest, images.parent / "v", observer=Recorder())
+    assert len(seen) >= 12 * 3 and seen[-1][1] == {**dict.fromkeys(RowState, 0), **result.counts()}

@@ -2,23 +2,29 @@
 far it got, so that a run killed at any moment resumes without paying twice.
 
     pending ──▶ submitting ──▶ submitted ──▶ succeeded ──▶ downloaded
-       ▲  (refused)  │   │                │
-       └─────────────┘   ▼                ▼
+       ▲  (refused)  │   │  ▲             │
+       └─────────────┘   ▼  │ (adopt)     ▼
                      ambiguous          failed
 
 - `submitting` is committed, with the row's `external_task_id`, *before* the create
   request is sent; `submitted`, with the task id, right after the create returns and
   before anything else happens. A row found in `submitting` when a run starts was sent by
   a process that died before writing the answer: the task may exist, so it becomes
-  `ambiguous` and is only ever created again on request.
+  `ambiguous`, and is created again only on request or linked to the task the user found
+  (`adopt`).
 - `refused` is not a state: a create the gateway certainly turned down (429, its own
-  5xx error answer) goes back to `pending`.
+  error answers) goes back to `pending`.
+- A failed row says why in `failure`: `local` (never sent: the next run checks it
+  again), `gateway` (the gateway refused the create: nothing was paid; `retry_failed`
+  sends it again), `task` (the task itself failed).
 - Every create ever sent is also kept in `creates` (external id, outcome, task id), so a
   task the gateway accepted can always be traced to its row, even after a resubmit.
 
-Every transition is its own transaction: WAL mode with `synchronous=FULL`, so a commit has
-reached the disk when the call returns, and `kill -9` or a power cut loses nothing that
-was committed. A lock file keeps two runs from sharing one journal.
+Durability: WAL mode with `synchronous=NORMAL`. A commit survives `kill -9` (it is in the
+WAL, which the OS keeps), and a power cut can only lose the last commits; the two that
+protect money (`submitting`, `submitted`) are also written, and fsync'd, to the task log
+(tasklog.py) *before* they matter, and the log is replayed into the journal when a run
+starts. So no fsync waits per row here, and none on the event loop (issue 12.2).
 """
 
 from __future__ import annotations
@@ -27,26 +33,27 @@ import enum
 import json
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any, Literal, Self
 
 import attrs
 
 from .errors import KlingError
 
-__all__ = ["JOURNAL_NAME", "Attempt", "Journal", "JournalError", "JournalRow", "NewRow", "RowState"]
+__all__ = ["JOURNAL_NAME", "Attempt", "Failure", "Journal", "JournalError", "JournalRow", "NewRow",
+           "RowState"]
 
 JOURNAL_NAME = "kling-i2v-journal.sqlite3"
-_LOCK_NAME = ".kling-i2v-journal.lock"
 _SCHEMA_VERSION = "1"
+
+Failure = Literal["local", "gateway", "task"]
 
 
 class JournalError(KlingError):
-    """The journal cannot be used: locked by another run, or not a kling-i2v journal."""
+    """The journal cannot be used: locked by another run, missing, damaged, or foreign."""
 
 
 class RowState(enum.StrEnum):
@@ -81,6 +88,8 @@ class JournalRow:
     reason: str | None = None
     """Why the row failed or is ambiguous; for others, the last problem met."""
     updated_at: float = 0.0
+    failure: Failure | None = None
+    """For a failed row: never sent (`local`), refused by the gateway, or the task failed."""
 
 
 @attrs.frozen
@@ -102,7 +111,7 @@ class Attempt:
     key: str
     sent_at: float
     outcome: str | None
-    """`created`, `refused`, `ambiguous`, or None (sent, answer not recorded)."""
+    """`created`, `refused`, `ambiguous`, `adopted`, or None (sent, answer not recorded)."""
     task_id: str | None
 
 
@@ -119,7 +128,8 @@ CREATE TABLE IF NOT EXISTS rows (
     task_id TEXT,
     video_url TEXT,
     reason TEXT,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    failure TEXT
 );
 CREATE TABLE IF NOT EXISTS creates (
     external_task_id TEXT PRIMARY KEY,
@@ -130,25 +140,34 @@ CREATE TABLE IF NOT EXISTS creates (
 );
 """
 
-_ROW_COLUMNS = "key, line, image, output, state, external_task_id, task_id, video_url, reason, updated_at"
+_ROW_COLUMNS = ("key, line, image, output, state, external_task_id, task_id, video_url, reason,"
+                " updated_at, failure")
 
 
 class Journal:
-    """The journal of one output folder. Use it as a context manager."""
+    """The journal of one output folder. Use it as a context manager.
 
-    def __init__(self, path: str | os.PathLike[str], *, lock: bool = True) -> None:
+    It does not lock the folder: batchfolder.open_folder does (a run), and so do the
+    repair functions there."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_file: IO[bytes] | None = _lock(self.path.parent / _LOCK_NAME) if lock else None
         try:
             # autocommit mode: every statement outside an explicit BEGIN commits on its own
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        except sqlite3.Error as exc:
+            raise JournalError(f"{self.path} cannot be opened as a kling-i2v journal ({exc})") from exc
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {name for (_, name, *_) in self._db.execute("PRAGMA table_info(rows)")}
+            if "failure" not in columns:  # a journal written before the column existed
+                self._db.execute("ALTER TABLE rows ADD COLUMN failure TEXT")
             self._check_version()
         except sqlite3.DatabaseError as exc:
-            self._unlock()
+            self._db.close()
             raise JournalError(f"{self.path} is not a usable kling-i2v journal ({exc})") from exc
 
     @classmethod
@@ -157,7 +176,6 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
-        self._unlock()
 
     def __enter__(self) -> Self:
         return self
@@ -165,6 +183,11 @@ class Journal:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+    def pragmas(self) -> dict[str, Any]:
+        """The durability settings in force (the tests assert them)."""
+        return {name: self._db.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "synchronous")}
 
     # ------------------------------------------------------------------ reading
 
@@ -176,6 +199,13 @@ class Journal:
         """Every row, in manifest order."""
         return [_row(r) for r in self._db.execute(f"SELECT {_ROW_COLUMNS} FROM rows ORDER BY line, key")]
 
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM rows").fetchone()[0])
+
+    def fields(self, key: str) -> dict[str, Any]:
+        found = self._db.execute("SELECT fields FROM rows WHERE key = ?", (key,)).fetchone()
+        return dict(json.loads(found[0])) if found else {}
+
     def attempts(self, key: str | None = None) -> list[Attempt]:
         query = "SELECT external_task_id, key, sent_at, outcome, task_id FROM creates"
         params: tuple[str, ...] = ()
@@ -183,6 +213,13 @@ class Journal:
             query += " WHERE key = ?"
             params = (key,)
         return [Attempt(*r) for r in self._db.execute(query + " ORDER BY sent_at", params)]
+
+    def meta(self, name: str) -> str | None:
+        found = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return str(found[0]) if found else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
 
     # ------------------------------------------------------------------ writing
 
@@ -207,7 +244,7 @@ class Journal:
                     raise JournalError(f"output {row.output} already belongs to another row") from None
 
     def submitting(self, key: str, external_task_id: str) -> JournalRow:
-        """Committed before the create is sent."""
+        """Committed before the create is sent (after the task log has it on disk)."""
         with self._transaction():
             self._db.execute(
                 "INSERT INTO creates (external_task_id, key, sent_at) VALUES (?, ?, ?)"
@@ -216,10 +253,10 @@ class Journal:
                 (external_task_id, key, time.time()),
             )
             return self._move(key, (RowState.PENDING,), RowState.SUBMITTING,
-                              external_task_id=external_task_id, reason=None)
+                              external_task_id=external_task_id, reason=None, failure=None)
 
     def submitted(self, key: str, task_id: str) -> JournalRow:
-        """Committed as soon as the create returns a task id."""
+        """Committed as soon as the create returns a task id (after the task log has it)."""
         with self._transaction():
             row = self._move(key, (RowState.SUBMITTING,), RowState.SUBMITTED, task_id=task_id)
             self._attempt(row, "created", task_id)
@@ -238,6 +275,14 @@ class Journal:
             self._attempt(row, "ambiguous", None)
             return row
 
+    def adopt(self, key: str, task_id: str) -> JournalRow:
+        """Link an ambiguous row to the task the user found for it: polled and downloaded next."""
+        with self._transaction():
+            row = self._move(key, (RowState.AMBIGUOUS,), RowState.SUBMITTED, task_id=task_id,
+                             reason=f"adopted task {task_id}")
+            self._attempt(row, "adopted", task_id)
+            return row
+
     def succeeded(self, key: str, video_url: str) -> JournalRow:
         with self._transaction():
             return self._move(key, (RowState.SUBMITTED, RowState.SUCCEEDED), RowState.SUCCEEDED,
@@ -247,12 +292,13 @@ class Journal:
         with self._transaction():
             return self._move(key, (RowState.SUCCEEDED,), RowState.DOWNLOADED, reason=None)
 
-    def failed(self, key: str, reason: str) -> JournalRow:
-        """The row will not get a video: its task failed, or it could not be sent."""
+    def failed(self, key: str, reason: str, failure: Failure) -> JournalRow:
+        """The row will not get a video: it could not be sent, the gateway refused it, or
+        its task failed."""
         with self._transaction():
             row = self._move(key, (RowState.PENDING, RowState.SUBMITTING, RowState.SUBMITTED),
-                             RowState.FAILED, reason=reason)
-            if row.task_id is None:  # refused at create: nothing was created
+                             RowState.FAILED, reason=reason, failure=failure)
+            if row.task_id is None and failure == "gateway":  # refused at create: nothing made
                 self._attempt(row, "refused", None)
             return row
 
@@ -266,11 +312,11 @@ class Journal:
             return found
 
     def reset(self, key: str, from_states: Iterable[RowState]) -> JournalRow:
-        """Back to pending, forgetting the task: for an explicit resubmit or retry.
-        Earlier attempts stay in `creates`."""
+        """Back to pending, forgetting the task: for an explicit resubmit or retry, or a
+        row that was never sent. Earlier attempts stay in `creates`."""
         with self._transaction():
             return self._move(key, tuple(from_states), RowState.PENDING, external_task_id=None,
-                              task_id=None, video_url=None, reason=None)
+                              task_id=None, video_url=None, reason=None, failure=None)
 
     def redownload(self, key: str) -> JournalRow:
         """A downloaded row whose file is gone: back to succeeded."""
@@ -279,8 +325,41 @@ class Journal:
 
     def recover(self, reason: str) -> list[JournalRow]:
         """Rows a dead run left in `submitting` become ambiguous (called when a run starts)."""
-        stuck = [r for r in self.rows() if r.state is RowState.SUBMITTING]
+        stuck = [_row(r) for r in self._db.execute(
+            f"SELECT {_ROW_COLUMNS} FROM rows WHERE state = ?", (RowState.SUBMITTING.value,))]
         return [self.ambiguous(r.key, reason) for r in stuck]
+
+    # ------------------------------------------------------------------ the task log, replayed
+
+    def replay_sending(self, key: str, external_task_id: str, sent_at: float) -> bool:
+        """The log says this create was about to be sent. True if the journal did not know."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO creates (external_task_id, key, sent_at) VALUES (?, ?, ?)",
+                (external_task_id, key, sent_at))
+            if not cursor.rowcount:
+                return False
+            self._db.execute(
+                "UPDATE rows SET state = ?, external_task_id = ?, updated_at = ? WHERE key = ?"
+                " AND state = ?",
+                (RowState.SUBMITTING.value, external_task_id, time.time(), key, RowState.PENDING.value))
+            return True
+
+    def replay_created(self, key: str, external_task_id: str, task_id: str, outcome: str) -> bool:
+        """The log says the gateway gave this task id. True if the journal did not know."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE creates SET outcome = ?, task_id = ? WHERE external_task_id = ?"
+                " AND (task_id IS NULL OR task_id != ?)",
+                (outcome, task_id, external_task_id, task_id))
+            if not cursor.rowcount:
+                return False
+            self._db.execute(
+                "UPDATE rows SET state = ?, task_id = ?, updated_at = ? WHERE key = ?"
+                " AND external_task_id = ? AND state IN (?, ?, ?)",
+                (RowState.SUBMITTED.value, task_id, time.time(), key, external_task_id,
+                 RowState.PENDING.value, RowState.SUBMITTING.value, RowState.AMBIGUOUS.value))
+            return True
 
     # ------------------------------------------------------------------ internals
 
@@ -288,20 +367,18 @@ class Journal:
               **columns: Any) -> JournalRow:
         sets = ", ".join(f"{name} = ?" for name in columns)
         marks = ", ".join("?" for _ in from_states)
-        cursor = self._db.execute(
+        found = self._db.execute(
             f"UPDATE rows SET state = ?, updated_at = ?{', ' if sets else ''}{sets}"
-            f" WHERE key = ? AND state IN ({marks})",
+            f" WHERE key = ? AND state IN ({marks}) RETURNING {_ROW_COLUMNS}",
             (to.value, time.time(), *columns.values(), key, *(s.value for s in from_states)),
-        )
-        if cursor.rowcount != 1:
+        ).fetchall()
+        if len(found) != 1:
             current = self.get(key)
             raise JournalError(
                 f"journal row {key}: cannot go to {to.value} from "
                 f"{current.state.value if current else 'nowhere (no such row)'}"
             )
-        found = self.get(key)
-        assert found is not None
-        return found
+        return _row(found[0])
 
     def _attempt(self, row: JournalRow, outcome: str, task_id: str | None) -> None:
         if row.external_task_id is not None:
@@ -319,11 +396,6 @@ class Journal:
         if version != _SCHEMA_VERSION:
             raise sqlite3.DatabaseError(f"journal schema {version}, this version reads {_SCHEMA_VERSION}")
 
-    def _unlock(self) -> None:
-        if self._lock_file is not None:
-            self._lock_file.close()  # closing releases the flock
-            self._lock_file = None
-
 
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an exception."""
@@ -340,31 +412,7 @@ class _Transaction:
 
 
 def _row(values: tuple[Any, ...]) -> JournalRow:
-    key, line, image, output, state, external, task_id, url, reason, updated = values
+    key, line, image, output, state, external, task_id, url, reason, updated, failure = values
     return JournalRow(key=key, line=line, image=image, output=output, state=RowState(state),
                       external_task_id=external, task_id=task_id, video_url=url, reason=reason,
-                      updated_at=updated)
-
-
-def _lock(path: Path) -> IO[bytes]:
-    """An exclusive lock on `path`, held while the file stays open; the OS drops it when the
-    process dies, however it dies."""
-    handle = open(path, "ab")  # noqa: SIM115 - kept open on purpose: it holds the lock
-    busy = f"another kling-i2v batch is running with the output folder {path.parent}"
-    if sys.platform == "win32":  # pragma: no cover
-        import msvcrt
-
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            handle.close()
-            raise JournalError(busy) from None
-    else:
-        import fcntl
-
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise JournalError(busy) from None
-    return handle
+                      updated_at=updated, failure=failure)
