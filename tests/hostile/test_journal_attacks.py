@@ -91,12 +91,18 @@ def run_cli(gw_url: str, manifest: Path, out: Path, *args: str) -> int:
                  "--token", TOKEN, *args])
 
 
+def running_batch(gw: FakeGateway, tmp_path: Path, rows: int) -> tuple[Path, Path, subprocess.Popen[str]]:
+    """A batch in another process, caught with two tasks created and more to come."""
+    manifest = write_manifest(tmp_path, rows, seconds=20)
+    out = tmp_path / "out"
+    process = spawn(gw.base_url, manifest, out)
+    wait_for(lambda: submitted(out) >= 2)
+    return manifest, out, process
+
+
 def test_deleting_files_mid_run_does_not_let_a_second_run_in(
         gw: FakeGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    manifest = write_manifest(tmp_path, 6, seconds=20)
-    out = tmp_path / "out"
-    first = spawn(gw.base_url, manifest, out)
-    wait_for(lambda: submitted(out) >= 2)
+    manifest, out, first = running_batch(gw, tmp_path, 6)
     for entry in out.iterdir():  # the old lock file's place, and any other file but the two records
         if entry.name.startswith(".") and entry.is_file():
             entry.unlink()
@@ -107,15 +113,13 @@ def test_deleting_files_mid_run_does_not_let_a_second_run_in(
     assert first.returncode == 0, stderr
     per_row = creates_per_row(gw)
     assert len(per_row) == 6 and set(per_row.values()) == {1}
-    figures.merge("journal_attacks", second_run_while_locked={"exit": int(code), "creates_per_row": max(per_row.values())})
+    figures.merge("journal_attacks", second_run_while_locked={
+        "exit": int(code), "creates_per_row": max(per_row.values())})
 
 
 def test_a_journal_deleted_mid_run_stops_creates_and_is_rebuilt(
         gw: FakeGateway, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    manifest = write_manifest(tmp_path, 10, seconds=20)
-    out = tmp_path / "out"
-    first = spawn(gw.base_url, manifest, out)
-    wait_for(lambda: submitted(out) >= 2)
+    manifest, out, first = running_batch(gw, tmp_path, 10)
     for name in (JOURNAL_NAME, JOURNAL_NAME + "-wal", JOURNAL_NAME + "-shm"):
         (out / name).unlink(missing_ok=True)
     _, stderr = first.communicate(timeout=60)
