@@ -121,7 +121,8 @@ def create_url_image(server: Loopback, sizes: Sizes) -> dict[str, Any]:
 def create_10mb_image(server: Loopback, sizes: Sizes, image: Path) -> dict[str, Any]:
     from kling_i2v import Image, KlingClient
 
-    external_task_id = sent_body(image=URL_IMAGE, prompt=PROMPT)["external_task_id"]
+    sent = sent_body(image=URL_IMAGE, prompt=PROMPT)  # what the client fills in, sent alike
+    external_task_id = sent["external_task_id"]
     kling = KlingClient(TOKEN, base_url=server.base_url)
     raw = httpx.Client(base_url=server.base_url, headers=AUTH)
 
@@ -134,6 +135,7 @@ def create_10mb_image(server: Loopback, sizes: Sizes, image: Path) -> dict[str, 
         body = {
             "image": base64.b64encode(data).decode("ascii"),
             "prompt": PROMPT,
+            "model_name": sent["model_name"],
             "external_task_id": external_task_id,
         }
         response = raw.post(CREATE_PATH, json=body)

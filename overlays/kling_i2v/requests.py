@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
+from .capabilities import default_model
 from .errors import ImageError
 from .images import Image, _looks_like_url
 from .validation import validate_request
@@ -72,6 +73,7 @@ def build_request_body(
     fields: Mapping[str, Any],
     *,
     validate: bool = True,
+    allow_unknown_model: bool = False,
 ) -> dict[str, Any]:
     """The JSON body for a create call: `request` (a generated model or a dict) updated
     with `fields`, images encoded, `external_task_id` filled in when absent, then checked
@@ -109,8 +111,11 @@ def build_request_body(
     body.update(given)
     body = {k: _jsonable(v) for k, v in body.items()}
     body.setdefault("external_task_id", new_external_task_id())
+    # The only default the client fills in: new-api's Distribute answers 400 "Model name
+    # not specified" without it (middleware/distributor.go@U, gateway-facts.md "Create").
+    body.setdefault("model_name", default_model())
     if validate:
-        validate_request(body)
+        validate_request(body, allow_unknown_model=allow_unknown_model)
     return body
 
 

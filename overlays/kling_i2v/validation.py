@@ -76,8 +76,16 @@ def _validator(name: str) -> Draft202012Validator:
     return validator
 
 
-def violations(body: Mapping[str, Any], name: str = REQUEST_SCHEMA) -> list[Violation]:
-    """Every way `body` breaks the schema `name`, as readable violations."""
+def violations(
+    body: Mapping[str, Any], name: str = REQUEST_SCHEMA, *, allow_unknown_model: bool = False
+) -> list[Violation]:
+    """Every way `body` breaks the schema `name`, as readable violations.
+
+    With `allow_unknown_model`, a `model_name` the spec does not list passes if it is a
+    non-empty string: the gateway decides which models a token may use (gateway-facts.md,
+    "Models on this route"), and `capabilities.capability_warnings` says it is unknown."""
+    if allow_unknown_model and name == REQUEST_SCHEMA:
+        body = _with_listed_model(body)
     # what JSON cannot carry comes first: the schema would let NaN or a lone surrogate
     # through, and then the request could not be written at all
     found: list[Violation] = list(_not_json(body, ()))
@@ -94,11 +102,21 @@ def violations(body: Mapping[str, Any], name: str = REQUEST_SCHEMA) -> list[Viol
     return found
 
 
-def validate_request(body: Mapping[str, Any], name: str = REQUEST_SCHEMA) -> None:
-    """Raise RequestValidationError listing every violation, or return None."""
-    found = violations(body, name)
+def validate_request(body: Mapping[str, Any], *, allow_unknown_model: bool = False) -> None:
+    """Raise RequestValidationError listing every violation of the create request, or
+    return None. An unlisted `model_name` is a violation unless `allow_unknown_model`."""
+    found = violations(body, allow_unknown_model=allow_unknown_model)
     if found:
         raise RequestValidationError(found)
+
+
+def _with_listed_model(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`body` with an unlisted (non-empty string) model name stood in by a listed one, so
+    that every other rule is still checked."""
+    model = body.get("model_name")
+    if isinstance(model, str) and model and model not in enum_values("ModelName"):
+        return {**body, "model_name": enum_values("ModelName")[0]}
+    return body
 
 
 def _not_json(value: Any, path: tuple[Any, ...]) -> Iterator[Violation]:
@@ -448,7 +466,16 @@ def _explain(error: ValidationError, name: str) -> Iterator[Violation]:
         path = format_path([*where, " + ".join(involved)]) if involved else format_path(where)
         yield Violation(path, rule, {k: instance[k] for k in involved})
         return
+    if error.validator == "enum" and where == ["model_name"] and name == REQUEST_SCHEMA:
+        # the spec lists the models; the way around the list is the client's, so it is told here
+        rule = _keyword_rule(error) + _UNKNOWN_MODEL_HINT
     yield Violation(format_path(where), rule or _keyword_rule(error), error.instance)
+
+
+_UNKNOWN_MODEL_HINT = (
+    "; to send a model the spec does not list, pass allow_unknown_model=True"
+    " (CLI: --allow-unknown-model)"
+)
 
 
 def _names_in(node: Any) -> list[str]:

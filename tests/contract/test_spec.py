@@ -45,7 +45,8 @@ def test_every_reference_field_is_in_the_request_schema(spec: dict[str, Any]) ->
 @pytest.mark.parametrize(
     ("field", "expected"),
     [
-        ("model_name", {"enum": ["kling-v2-master"]}),
+        ("model_name", {"enum": ["kling-v2-master", "kling-v1", "kling-v1-5", "kling-v1-6", "kling-v2-1",
+                                 "kling-v2-1-master", "kling-v2-5-turbo", "kling-v2-6", "kling-v3"]}),
         ("mode", {"enum": ["std", "pro"], "default": "std"}),
         ("duration", {"enum": [str(n) for n in range(3, 16)], "default": "5"}),
         ("cfg_scale", {"minimum": 0, "maximum": 1, "default": 0.5}),

@@ -33,6 +33,9 @@ ANNOTATIONS = frozenset({
     "description", "default", "examples", "title", "x-enum-varnames", "$ref", "properties",
     "items", "allOf", "required", "additionalProperties", "deprecated", "readOnly",
     "writeOnly", "nullable",
+    # capability warnings and the new-api marker: advice shown to users, never a refusal
+    # (tests/test_capabilities.py covers them)
+    "x-model-capabilities", "x-dropped-by-new-api",
 })
 
 

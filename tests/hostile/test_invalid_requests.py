@@ -406,7 +406,16 @@ def _check_garbage(harness: Harness, body: Any, path: tuple[Any, ...]) -> None:
     before = harness.sent
     if oracle_valid(body):
         tally["garbage_valid"] += 1
-        harness.client.create(body)  # valid after all: it must go out, unchanged
+        if path and path[0] in _IMAGE_FIELDS and isinstance(body.get(path[0]), str):
+            # the one rule beyond the schema: an image string that reads as a URL must be
+            # http(s), a `data:` URL included (gateway-facts.md: base64 goes without it)
+            try:
+                harness.client.create(body)
+            except ImageError as exc:
+                assert str(exc).startswith(path[0]) and harness.sent == before, exc
+                return
+        else:
+            harness.client.create(body)  # valid after all: it must go out, unchanged
         assert harness.sent == before + 1
         assert json.loads(harness.transport.requests[-1].content) == _with_id(body, harness)
         return
@@ -416,8 +425,10 @@ def _check_garbage(harness: Harness, body: Any, path: tuple[Any, ...]) -> None:
 
 
 def _with_id(body: dict[str, Any], harness: Harness) -> dict[str, Any]:
+    """`body` with what the client fills in: a fresh external_task_id, the default model."""
     sent = json.loads(harness.transport.requests[-1].content)
-    return {**body, "external_task_id": body.get("external_task_id", sent["external_task_id"])}
+    return {"model_name": "kling-v2-master", **body,
+            "external_task_id": body.get("external_task_id", sent["external_task_id"])}
 
 
 @hostile(400)
@@ -603,7 +614,7 @@ def test_valid_requests_from_the_spec_pass_validation_and_go_out_unchanged(body:
     task = harness.client.create(body)
     assert harness.sent == before + 1
     sent = json.loads(harness.transport.requests[-1].content)
-    assert sent == {**original, "external_task_id": task.external_task_id}
+    assert sent == {"model_name": "kling-v2-master", **original, "external_task_id": task.external_task_id}
     assert body == original, "create() must not modify the caller's request"
 
 

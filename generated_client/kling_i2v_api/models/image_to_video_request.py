@@ -26,7 +26,11 @@ T = TypeVar("T", bound="ImageToVideoRequest")
 @_attrs_define
 class ImageToVideoRequest:
     model_name: ModelName | Unset = UNSET
-    """ Model name. """
+    """ Model name. `kling-v2-master` is the only value on anyfast's reference page for this route
+    (reference/000_406f22891bc3c6b7.txt) and the default. The others are the values other new-api based gateways
+    document for this same route (see gateway-facts.md, "Models on this route"); anyfast itself documents `kling-v3`
+    on text2video and `kling-v1-6` on multi-image2video. Which models a token may use is decided by the gateway: an
+    unlisted name is sent only when the caller opts in. """
     image: str | Unset = UNSET
     """ Reference image (first frame). Raw base64 (no `data:` prefix) or an http(s) URL. Formats: .jpg/.jpeg/.png,
     max 10MB, each side at least 300px, aspect ratio 1:2.5 to 2.5:1. """
