@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import io
 import os
+import socket
 import struct
 import threading
 import tracemalloc
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -235,7 +238,9 @@ def test_from_bytes_and_from_file_match_from_path(tmp_path: Path) -> None:
         from_file = Image.from_file(f)
     assert from_file.to_api() == expected
     assert from_file.source == str(path)
-    assert Image.from_path(path) == Image.from_file(io.BytesIO(data), name=str(path))
+    from_path, from_memory = Image.from_path(path), Image.from_file(io.BytesIO(data), name=str(path))
+    assert repr(from_path) == repr(from_memory)
+    assert b"".join(from_path.base64_chunks()) == b"".join(from_memory.base64_chunks())
 
 
 def test_names_for_messages() -> None:
@@ -276,36 +281,168 @@ def test_base64_is_exact_at_every_chunk_boundary(size: int) -> None:
     assert Image.from_bytes(data).to_api() == base64.b64encode(data).decode()
 
 
-@pytest.mark.parametrize("how", ["from_path", "from_file"])
-def test_peak_memory_stays_near_file_plus_base64(tmp_path: Path, how: str) -> None:
-    # Raw bytes + base64 text is what read() + b64encode() needs at the least (b64encode
-    # itself peaks at ~1.29 times that); the str for the JSON body must fit in 1.2 times.
+def test_from_path_reads_only_the_header(tmp_path: Path) -> None:
+    # A 4 MB file: checking it must cost its header, not its size (the base64 text is
+    # made while the request is sent, chunk by chunk).
     size = 4 * MIB
     path = write(tmp_path, "big.jpg", make_jpeg(2000, 1500, pad_to=size))
-    with path.open("rb") as f:
-        tracemalloc.start()
-        try:
-            start, _ = tracemalloc.get_traced_memory()
-            img = Image.from_path(path) if how == "from_path" else Image.from_file(f)
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-    b64_size = len(img.to_api())
-    assert (peak - start) / (size + b64_size) < 1.2
+    tracemalloc.start()
+    try:
+        start, _ = tracemalloc.get_traced_memory()
+        img = Image.from_path(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (img.width, img.height, img.size_bytes) == (2000, 1500, size)
+    assert peak - start < 200 * 1024
 
 
-def test_from_path_on_a_pipe(tmp_path: Path) -> None:
+def test_a_frame_header_after_a_long_exif_is_still_found(tmp_path: Path) -> None:
+    # Three 60 KB APP1 segments push the SOF past the first 64 KB read.
+    before_sof = b"".join(jpeg_segment(0xE1, b"Exif\x00\x00" + b"\x01" * 60_000) for _ in range(3))
+    data = make_jpeg(900, 700, before_sof=before_sof)
+    assert data.find(b"\xff\xc0") > 180_000
+    img = Image.from_path(write(tmp_path, "exif.jpg", data))
+    assert (img.width, img.height) == (900, 700)
+    truncated = write(tmp_path, "cut.jpg", data[:150_000])
+    with pytest.raises(ImageError, match="data truncated"):
+        Image.from_path(truncated)
+
+
+@pytest.mark.parametrize("how", ["from_path", "from_bytes"])
+def test_streaming_the_base64_holds_one_chunk_at_a_time(tmp_path: Path, how: str) -> None:
+    size = 4 * MIB
+    data = make_jpeg(2000, 1500, pad_to=size)
+    path = write(tmp_path, "big.jpg", data)
+    img = Image.from_path(path) if how == "from_path" else Image.from_bytes(data)
+    digest, length = 0, 0
+    tracemalloc.start()
+    try:
+        start, _ = tracemalloc.get_traced_memory()
+        for chunk in img.base64_chunks():
+            digest = zlib.crc32(chunk, digest)
+            length += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    expected = base64.b64encode(data)
+    assert (length, digest) == (len(expected), zlib.crc32(expected)) == (img.wire_length, digest)
+    # a read buffer and a chunk or two of text (the caller holds the last one), not the
+    # 5.3 MB of text
+    assert peak - start < 5 * CHUNK
+
+
+def test_every_iteration_starts_again(tmp_path: Path) -> None:
+    data = make_png(500, 400)
+    img = Image.from_path(write(tmp_path, "cat.png", data))
+    first, second = b"".join(img.base64_chunks()), b"".join(img.base64_chunks())
+    assert first == second == base64.b64encode(data)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["grow", "shrink", "same_size_rewrite", "replaced_by_another_file"],
+)
+def test_a_file_changed_after_the_check_is_never_sent_whole(tmp_path: Path, change: str) -> None:
+    data = make_jpeg(800, 600, pad_to=3 * CHUNK + 100)
+    path = write(tmp_path, "cat.jpg", data)
+    img = Image.from_path(path)
+    if change == "grow":
+        path.write_bytes(data + b"\x00" * 10)
+    elif change == "shrink":
+        path.write_bytes(data[:-10])
+    elif change == "same_size_rewrite":
+        path.write_bytes(data[:-1] + b"\x01")
+    else:
+        other = write(tmp_path, "other.jpg", data)
+        os.replace(other, path)
+    with pytest.raises(ImageError, match=r"cat\.jpg: must not change after it was checked"):
+        b"".join(img.base64_chunks())
+
+
+def test_a_file_changed_while_it_is_sent_stops_before_its_last_chunk(tmp_path: Path) -> None:
+    data = make_jpeg(800, 600, pad_to=3 * CHUNK + 100)
+    path = write(tmp_path, "cat.jpg", data)
+    img = Image.from_path(path)
+    chunks = img.base64_chunks()
+    got = [next(chunks)]
+    with path.open("r+b") as f:  # same size, same inode: only the times tell
+        f.seek(len(data) - 1)
+        f.write(b"\x02")
+    with pytest.raises(ImageError, match="while it was sent"):
+        got.extend(chunks)
+    assert sum(map(len, got)) < img.wire_length  # the end never went out
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "device"])
+def test_non_regular_files_are_refused_before_opening(tmp_path: Path, kind: str) -> None:
+    # Opening a FIFO with no writer blocks forever: the refusal must come from stat().
+    if kind == "fifo":
+        path = tmp_path / "pipe.png"
+        os.mkfifo(path)
+        what = "a named pipe (FIFO)"
+    elif kind == "socket":
+        path = tmp_path / "s.png"
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        what = "a socket"
+    else:
+        path = Path("/dev/zero")
+        what = "a character device"
+    result: list[BaseException] = []
+    thread = threading.Thread(target=lambda: result.append(_raises(Image.from_path, path)), daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "from_path blocked"
+    assert isinstance(result[0], ImageError)
+    assert str(result[0]) == (
+        f"{path}: must be a regular file (read a pipe or device yourself: Image.from_file) "
+        f"(got {what})"
+    )
+
+
+def test_a_fifo_swapped_in_after_the_check_is_refused_without_blocking(tmp_path: Path) -> None:
+    data = make_png(400, 300)
+    path = write(tmp_path, "cat.png", data)
+    img = Image.from_path(path)
+    path.unlink()
+    os.mkfifo(path)
+    result: list[BaseException] = []
+    thread = threading.Thread(
+        target=lambda: result.append(_raises(lambda: b"".join(img.base64_chunks()))), daemon=True
+    )
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "sending blocked on a FIFO"
+    assert isinstance(result[0], ImageError)
+
+
+def test_a_directory_is_an_os_error(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError):
+        Image.from_path(tmp_path)
+
+
+def test_a_pipe_can_still_be_read_as_a_file_object(tmp_path: Path) -> None:
     data = make_png(400, 300)
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
     writer = threading.Thread(target=fifo.write_bytes, args=(data,))
     writer.start()
     try:
-        img = Image.from_path(fifo)
+        with fifo.open("rb") as f:
+            img = Image.from_file(f)
     finally:
         writer.join()
     assert (img.width, img.height, img.size_bytes) == (400, 300, len(data))
     assert base64.b64decode(img.to_api()) == data
+
+
+def _raises(fn: Callable[..., object], *args: object) -> BaseException:
+    try:
+        fn(*args)
+    except BaseException as exc:  # noqa: BLE001 - handed to the test to look at
+        return exc
+    raise AssertionError("no error")
 
 
 # ------------------------------------------------------------------ URLs

@@ -24,7 +24,8 @@ from . import _http
 from ._http import DEFAULT_TIMEOUT, BearerAuth, Operation, RetryPolicy, check_secure
 from .errors import AmbiguousCreateError, APIResponseError, ConfigurationError, KlingError
 from .polling import AsyncClock, Clock, PollPolicy, SystemAsyncClock, SystemClock, Waiter
-from .requests import CreateFields, build_request_body
+from .body import for_async, streamed
+from .requests import CreateFields, RequestBody, build_request_body
 from .tasks import Task
 
 if TYPE_CHECKING:
@@ -84,21 +85,22 @@ class _ClientCore:
     # ------------------------------------------------------------------ requests
 
     def create_request(
-        self, request: ImageToVideoRequest | Mapping[str, Any] | None, fields: Mapping[str, Any]
+        self, request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None, fields: Mapping[str, Any]
     ) -> _Request:
         from kling_i2v_api.api.image2video import create_image_to_video
         from kling_i2v_api.models import ImageToVideoRequest
 
         body = build_request_body(request, fields, validate=self.validate)
         try:
-            kwargs = create_image_to_video._get_kwargs(body=ImageToVideoRequest.from_dict(body))
+            kwargs = create_image_to_video._get_kwargs(body=ImageToVideoRequest.from_dict(body.fields))
         except (KeyError, TypeError, ValueError):
             if self.validate:
                 raise
             # validation is off and the body is beyond what the generated model knows
             # (a newer enum value, say): send it as given
-            kwargs = {"method": "post", "url": "/kling/v1/videos/image2video", "json": body}
-        return _Request("create", kwargs, body["external_task_id"])
+            kwargs = {"method": "post", "url": "/kling/v1/videos/image2video", "json": body.fields}
+        # local images are streamed from their files as the body is sent (body.py)
+        return _Request("create", streamed(kwargs, body), body.external_task_id)
 
     @staticmethod
     def query_request(task: TaskOrId) -> _Request:
@@ -361,7 +363,7 @@ class KlingClient(_ClientBase):
     # ------------------------------------------------------------------ calls
 
     def create(
-        self, request: ImageToVideoRequest | Mapping[str, Any] | None = None, /,
+        self, request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None = None, /,
         **fields: Unpack[CreateFields],
     ) -> Task:
         """Create a task (billed once accepted) and return it, queued.
@@ -392,7 +394,7 @@ class KlingClient(_ClientBase):
             self._clock.sleep(waiter.next_sleep())
 
     def create_and_wait(
-        self, request: ImageToVideoRequest | Mapping[str, Any] | None = None, /, *,
+        self, request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None = None, /, *,
         timeout: float = DEFAULT_WAIT_TIMEOUT, on_progress: ProgressCallback | None = None,
         **fields: Unpack[CreateFields],
     ) -> Task:
@@ -499,7 +501,7 @@ class AsyncKlingClient(_ClientBase):
             await self._http.aclose()
 
     async def create(
-        self, request: ImageToVideoRequest | Mapping[str, Any] | None = None, /,
+        self, request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None = None, /,
         **fields: Unpack[CreateFields],
     ) -> Task:
         """See KlingClient.create."""
@@ -525,7 +527,7 @@ class AsyncKlingClient(_ClientBase):
             await self._clock.sleep(waiter.next_sleep())
 
     async def create_and_wait(
-        self, request: ImageToVideoRequest | Mapping[str, Any] | None = None, /, *,
+        self, request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None = None, /, *,
         timeout: float = DEFAULT_WAIT_TIMEOUT, on_progress: ProgressCallback | None = None,
         **fields: Unpack[CreateFields],
     ) -> Task:
@@ -569,7 +571,7 @@ class AsyncKlingClient(_ClientBase):
 
     async def _send_once(self, request: _Request) -> httpx.Response:
         try:
-            response = await self._http.request(**request.kwargs)
+            response = await self._http.request(**for_async(request.kwargs))
         except httpx.RequestError as exc:  # DecodingError too: a body unlike its Content-Encoding
             raise self._core.transport_error(exc, request) from exc
         return self._core.checked(response, request)

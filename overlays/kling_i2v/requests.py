@@ -5,9 +5,10 @@ from __future__ import annotations
 import enum
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
+from .body import RequestBody, placeholder
 from .capabilities import default_model
 from .errors import ImageError
 from .images import Image, _looks_like_url
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
         WatermarkInfo,
     )
 
-__all__ = ["IMAGE_FIELDS", "CreateFields", "ImageLike", "build_request_body"]
+__all__ = ["IMAGE_FIELDS", "CreateFields", "ImageLike", "RequestBody", "build_request_body"]
 
 ImageLike: TypeAlias = Image | str | os.PathLike[str] | bytes
 """An `Image`, an http(s) URL, a path to a local JPEG/PNG, or its bytes."""
@@ -69,17 +70,25 @@ def new_external_task_id() -> str:
 
 
 def build_request_body(
-    request: ImageToVideoRequest | Mapping[str, Any] | None,
+    request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None,
     fields: Mapping[str, Any],
     *,
     validate: bool = True,
     allow_unknown_model: bool = False,
-) -> dict[str, Any]:
-    """The JSON body for a create call: `request` (a generated model or a dict) updated
-    with `fields`, images encoded, `external_task_id` filled in when absent, then checked
-    against openapi.yaml (RequestValidationError lists every problem)."""
+) -> RequestBody:
+    """The body for a create call: `request` (a generated model, a dict, or a body built
+    before) updated with `fields`, images checked, `external_task_id` filled in when
+    absent, then checked against openapi.yaml (RequestValidationError lists every
+    problem).
+
+    Local images are not encoded here: each stands in the fields as a placeholder of its
+    kind and is streamed from its file (or bytes) when the request is sent (body.py)."""
+    images: dict[str, Image] = {}
     body: dict[str, Any] = {}
-    if isinstance(request, Mapping):
+    if isinstance(request, RequestBody):
+        body.update(request.fields)
+        images.update(request.images)
+    elif isinstance(request, Mapping):
         body.update(request)
     elif request is not None and hasattr(request, "to_dict"):
         body.update(request.to_dict())
@@ -93,55 +102,80 @@ def build_request_body(
     # carries what goes on the wire.
     for name in IMAGE_FIELDS:
         if name in given:
-            given[name] = _encoded(name, given[name])
+            given[name] = _image(name, given[name], images)
     if isinstance(given.get("dynamic_masks"), Sequence):
-        given["dynamic_masks"] = [_with_mask(m, i) for i, m in enumerate(given["dynamic_masks"])]
+        given["dynamic_masks"] = [
+            _with_mask(m, i, images) for i, m in enumerate(given["dynamic_masks"])
+        ]
     if isinstance(given.get("duration"), int) and not isinstance(given["duration"], bool):
         given["duration"] = str(given["duration"])  # the gateway wants a JSON string
     # a request object carries images as sent, but a URL in it must still be http(s)
-    # (keyword arguments were checked when they were encoded above)
+    # (keyword arguments were checked when they were taken above)
     for name in IMAGE_FIELDS:
         if name not in given and isinstance(body.get(name), str) and _looks_like_url(body[name]):
-            _encoded(name, body[name])
+            _image(name, body[name], images)
     masks = body.get("dynamic_masks") if "dynamic_masks" not in given else None
     for index, mask in enumerate(masks if isinstance(masks, list) else ()):
         value = mask.get("mask") if isinstance(mask, Mapping) else None
         if isinstance(value, str) and _looks_like_url(value):
-            _encoded(f"dynamic_masks[{index}].mask", value)
+            _image(f"dynamic_masks[{index}].mask", value, images)
     body.update(given)
-    body = {k: _jsonable(v) for k, v in body.items()}
+    body = {k: _jsonable(v, images) for k, v in body.items()}
     body.setdefault("external_task_id", new_external_task_id())
     # The only default the client fills in: new-api's Distribute answers 400 "Model name
     # not specified" without it (middleware/distributor.go@U, gateway-facts.md "Create").
     body.setdefault("model_name", default_model())
     if validate:
         validate_request(body, allow_unknown_model=allow_unknown_model)
-    return body
+    # Only the images still in the body: a request's image can be replaced by a field.
+    used = set(_strings(body))
+    return RequestBody(body, {k: v for k, v in images.items() if k in used})
 
 
-def _encoded(field: str, value: Any) -> str:
-    """The image for `field`, as sent; an ImageError names the field as well as the file."""
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _image(field: str, value: Any, images: dict[str, Image]) -> str:
+    """What stands in the fields for the image in `field`: its URL, or a placeholder for
+    a local image. An ImageError names the field as well as the file."""
     try:
-        return Image.coerce(value).to_api()
+        image = Image.coerce(value)
     except ImageError as exc:
         raise ImageError(f"{field} ({exc.source})", exc.rule, exc.value) from None
+    return _stand_in(image, images)
 
 
-def _with_mask(item: Any, index: int) -> Any:
+def _stand_in(image: Image, images: dict[str, Image]) -> str:
+    if image.is_url:
+        return image.to_api()
+    stand_in = placeholder(image)
+    images[stand_in] = image
+    return stand_in
+
+
+def _with_mask(item: Any, index: int, images: dict[str, Image]) -> Any:
     if isinstance(item, Mapping) and "mask" in item:
-        return {**item, "mask": _encoded(f"dynamic_masks[{index}].mask", item["mask"])}
+        return {**item, "mask": _image(f"dynamic_masks[{index}].mask", item["mask"], images)}
     return item
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, images: dict[str, Image]) -> Any:
     if isinstance(value, Image):
-        return value.to_api()
+        return _stand_in(value, images)
     if isinstance(value, enum.Enum):
         return value.value
     if hasattr(value, "to_dict"):
         return value.to_dict()
     if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: _jsonable(v, images) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, images) for v in value]
     return value
