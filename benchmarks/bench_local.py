@@ -1,17 +1,14 @@
-"""The benchmarks without a server: image loading (time, memory), import time, and how
-many requests wait() makes on a simulated clock."""
+"""The benchmarks without a server: import time, and how many requests wait() makes on a
+simulated clock. (Image loading has no row of its own any more: a local image is checked
+from its header and streamed while the request is sent, so its cost is in the
+create_10mb_image rows.)"""
 
 from __future__ import annotations
 
-import base64
-import gc
-import math
 import subprocess
 import sys
 import time
-import tracemalloc
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,89 +23,6 @@ from harness import (
     row,
     spread,
 )
-
-# --------------------------------------------------------------------------- image loading
-
-
-def _read_b64(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        return base64.b64encode(f.read())
-
-
-def image_load_time(sizes: Sizes, image: Path) -> dict[str, Any]:
-    from kling_i2v import Image
-
-    def timed(fn: Callable[[], object]) -> Callable[[], float]:
-        def round_() -> float:
-            start = time.perf_counter()
-            fn()
-            return time.perf_counter() - start
-
-        return round_
-
-    ours_s, base_s = interleaved(
-        timed(lambda: Image.from_path(image)),
-        timed(lambda: _read_b64(image)),
-        rounds=sizes.load_rounds,
-        warmup=sizes.warmup,
-    )
-    # For context: against the baseline plus the bytes -> str step that any loader whose
-    # result goes into a JSON body (httpx's json=) has to take as well.
-    ours_2, with_str = interleaved(
-        timed(lambda: Image.from_path(image)),
-        timed(lambda: _read_b64(image).decode("ascii")),
-        rounds=sizes.load_rounds,
-        warmup=sizes.warmup,
-    )
-    ours_ms = [v * 1e3 for v in ours_s]
-    base_ms = [v * 1e3 for v in base_s]
-    return row(
-        "image_load_time", median(ours_ms), median(base_ms), "ms/call", Target(1.20),
-        rounds=len(ours_ms), image_bytes=image.stat().st_size,
-        ours_spread=spread(ours_ms), baseline_spread=spread(base_ms),
-        baseline_plus_decode_to_str_ms=median([v * 1e3 for v in with_str]),
-        ratio_vs_baseline_plus_decode_to_str=round(median(ours_2) / median(with_str), 4),
-    )
-
-
-def _peak_bytes(fn: Callable[[], object]) -> int:
-    """Peak traced allocation while `fn` runs, its result still alive at the end."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        before = tracemalloc.get_traced_memory()[0]
-        result = fn()
-        peak = tracemalloc.get_traced_memory()[1] - before
-        del result
-    finally:
-        tracemalloc.stop()
-    return peak
-
-
-def image_load_peak_memory(sizes: Sizes, image: Path) -> dict[str, Any]:
-    from kling_i2v import Image
-
-    size = image.stat().st_size
-    least = size + 4 * math.ceil(size / 3)  # the file's bytes plus its base64 text
-    Image.from_path(image)  # warm-up: imports, caches
-    ours = [_peak_bytes(lambda: Image.from_path(image)) for _ in range(sizes.memory_rounds)]
-    naive = [_peak_bytes(lambda: _read_b64(image)) for _ in range(sizes.memory_rounds)]
-    naive_str = [
-        _peak_bytes(lambda: _read_b64(image).decode("ascii")) for _ in range(sizes.memory_rounds)
-    ]
-    mb = 1024 * 1024
-    return row(
-        "image_load_peak_memory", median(ours) / mb, least / mb, "MiB", Target(1.2),
-        image_bytes=size,
-        ours_bytes=median(ours),
-        baseline_bytes=least,
-        baseline_is="file bytes + base64 text (computed: the least any loader must hold)",
-        measured_read_b64encode_bytes=median(naive),
-        measured_read_b64encode_decode_bytes=median(naive_str),
-        ours_over_file_size=round(median(ours) / size, 3),
-    )
-
 
 # --------------------------------------------------------------------------- import time
 

@@ -37,12 +37,18 @@ class Sizes:
     url_rounds: int
     big_image_bytes: int
     big_rounds: int
-    load_rounds: int
-    memory_rounds: int
+    rss_repeats: int
+    """Fresh processes per variant for each peak-RSS row."""
+    fresh_processes: int
+    """Processes each side for the first-create and command-line rows."""
     import_processes: int
     async_creates: int
-    async_concurrency: int
+    """Creates per round at each concurrency (at least 4 per worker)."""
+    async_levels: tuple[int, ...]
     async_rounds: int
+    batch_rows: tuple[tuple[int, int], ...]
+    """(rows in the manifest, rounds) for the batch rows."""
+    rss_batch_rows: int
     wait_task_seconds: float
     wait_sweep: int
     probe_seconds: float
@@ -51,19 +57,21 @@ class Sizes:
 
 FULL = Sizes(
     url_calls_per_round=100,
-    url_rounds=41,
-    big_image_bytes=int(9.5 * 1024 * 1024),
-    big_rounds=21,
-    load_rounds=31,
-    memory_rounds=3,
-    import_processes=21,
-    async_creates=500,
-    async_concurrency=32,
-    async_rounds=11,
+    url_rounds=21,
+    big_image_bytes=10 * 1024 * 1024,  # the upstream limit, inclusive
+    big_rounds=11,
+    rss_repeats=3,
+    fresh_processes=9,
+    import_processes=9,
+    async_creates=256,
+    async_levels=(1, 16, 64, 256),
+    async_rounds=3,
+    batch_rows=((1000, 3), (10000, 1)),
+    rss_batch_rows=8,
     wait_task_seconds=120.0,
     wait_sweep=400,
     probe_seconds=1.0,
-    warmup=2,
+    warmup=1,
 )
 
 SMOKE = Sizes(
@@ -71,12 +79,14 @@ SMOKE = Sizes(
     url_rounds=1,
     big_image_bytes=64 * 1024,
     big_rounds=1,
-    load_rounds=1,
-    memory_rounds=1,
+    rss_repeats=1,
+    fresh_processes=1,
     import_processes=1,
     async_creates=8,
-    async_concurrency=4,
+    async_levels=(1, 4),
     async_rounds=1,
+    batch_rows=((4, 1), (8, 1)),
+    rss_batch_rows=2,
     wait_task_seconds=120.0,
     wait_sweep=5,
     probe_seconds=0.05,
@@ -89,14 +99,24 @@ SMOKE = Sizes(
 
 @attrs.frozen
 class Target:
-    ratio: float
+    """The issue's target for a row's ratio; `ratio=None` for a reference row (no target,
+    shown for context, e.g. how far httpx itself is from http.client)."""
+
+    ratio: float | None
     higher_is_better: bool = False
 
-    def met(self, ratio: float) -> bool:
+    def met(self, ratio: float) -> bool | None:
+        if self.ratio is None:
+            return None
         return ratio >= self.ratio if self.higher_is_better else ratio <= self.ratio
 
     def __str__(self) -> str:
+        if self.ratio is None:
+            return "reference"
         return f"{'>=' if self.higher_is_better else '<='} {self.ratio:g}"
+
+
+REFERENCE = Target(None)
 
 
 def row(
@@ -106,7 +126,8 @@ def row(
     """One entry of results.json: the issue's keys first, then the context. `also_required`
     is a condition besides the ratio that the target includes (wait_requests' delay cap)."""
     ratio = ours / baseline
-    met = target.met(ratio) and also_required
+    verdict = target.met(ratio)
+    met = None if verdict is None else verdict and also_required
     return {
         "name": name,
         "ours": ours,
@@ -115,7 +136,7 @@ def row(
         "ratio": round(ratio, 4),
         "target": str(target),
         "higher_is_better": target.higher_is_better,
-        "met": bool(met),
+        "met": met,
         **extra,
     }
 
@@ -125,11 +146,39 @@ def median(values: Sequence[float]) -> float:
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:
-    """Quartiles and extremes, to show how steady a median is."""
+    """Extremes, median and quartiles, to show how steady a median is."""
     if len(values) < 2:
-        return {"min": min(values), "max": max(values)}
+        return {"min": min(values), "median": median(values), "max": max(values)}
     q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return {"min": min(values), "q1": q1, "q3": q3, "max": max(values)}
+    return {"min": min(values), "q1": q1, "median": median(values), "q3": q3, "max": max(values)}
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def rss_kib() -> int:
+    """This process's resident set now (Linux /proc)."""
+    return _status_kib("VmRSS")
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident set since the last `reset_peak_rss()`."""
+    return _status_kib("VmHWM")
+
+
+def reset_peak_rss() -> None:
+    """Linux >= 4.0: writing 5 to clear_refs resets VmHWM to the current RSS
+    (Documentation/filesystems/proc.rst, "clear_refs")."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _status_kib(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{key} not in /proc/self/status")
 
 
 # --------------------------------------------------------------------------- timing
@@ -141,16 +190,23 @@ def interleaved(
     """Run ours and the baseline in alternating order (AB BA AB ...), each call returning the
     figure for one round; warm-up rounds are run and dropped. A collection before every
     round, so neither side inherits the other's garbage."""
-    ours_values: list[float] = []
-    baseline_values: list[float] = []
+    ours_values, baseline_values = interleaved_many([ours, baseline], rounds=rounds, warmup=warmup)
+    return ours_values, baseline_values
+
+
+def interleaved_many(
+    fns: Sequence[Callable[[], float]], *, rounds: int, warmup: int
+) -> list[list[float]]:
+    """`interleaved` for any number of contenders: ABC CBA ABC ..."""
+    results: list[list[float]] = [[] for _ in fns]
     for index in range(warmup + rounds):
-        pair = [(ours, ours_values), (baseline, baseline_values)]
-        for fn, values in pair if index % 2 == 0 else reversed(pair):
+        order = list(zip(fns, results, strict=True))
+        for fn, values in order if index % 2 == 0 else reversed(order):
             gc.collect()
             value = fn()
             if index >= warmup:
                 values.append(value)
-    return ours_values, baseline_values
+    return results
 
 
 async def interleaved_async(

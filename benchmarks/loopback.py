@@ -10,8 +10,9 @@ in kling_i2v.testing is the right server for behaviour tests, but it is a thread
 http.server that validates every body against the spec: a 13 MB create costs it more
 than the client's own work, which would hide the difference being measured.)
 
-    POST /kling/v1/videos/image2video            200, a VideoTask (status queued)
-    GET  /kling/v1/videos/image2video/{task_id}  200, a TaskQueryResponse (succeeded)
+    POST /kling/v1/videos/image2video            200, a VideoTask (status queued), a new id each time
+    GET  /kling/v1/videos/image2video/{task_id}  200, a TaskQueryResponse (succeeded) for that id
+    GET  /files/{task_id}.mp4                    200, the fake gateway's sample MP4 (5.8 KB)
     GET  /__stats                                200, the server's own counters, as JSON
 
 Request bodies are counted and dropped, never buffered: a 13 MB upload costs the server
@@ -28,6 +29,7 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import cast
 
 CREATE_PATH = b"/kling/v1/videos/image2video"
@@ -91,7 +93,25 @@ def _response(status: bytes, body: bytes) -> bytes:
 
 
 CREATE_REPLY = _response(b"200 OK", json.dumps(CREATED).encode())
-QUERY_REPLY = _response(b"200 OK", json.dumps(QUERIED).encode())
+_CREATED_BODY = json.dumps(CREATED).encode()
+_QUERIED_BODY = [json.dumps(QUERIED).encode()]  # the video URL gets the port once bound
+VIDEO = (Path(__file__).resolve().parent.parent
+         / "overlays" / "kling_i2v" / "testing" / "assets" / "sample.mp4").read_bytes()
+VIDEO_REPLY = (b"HTTP/1.1 200 OK\r\ncontent-type: video/mp4\r\n"
+               b"content-length: " + str(len(VIDEO)).encode() + b"\r\n\r\n" + VIDEO)
+_next_id = [int(TASK_ID)]
+
+
+def _created() -> bytes:
+    # A new task id per create: a batch keeps one journal row per task id.
+    _next_id[0] += 1
+    return _response(b"200 OK", _CREATED_BODY.replace(TASK_ID.encode(), str(_next_id[0]).encode()))
+
+
+def _queried(task_id: bytes) -> bytes:
+    if not task_id.isdigit() or len(task_id) > 24:
+        return NOT_FOUND
+    return _response(b"200 OK", _QUERIED_BODY[0].replace(TASK_ID.encode(), task_id))
 NOT_FOUND = _response(b"404 Not Found", b'{"error":{"message":"not found","type":"x","code":"x"}}')
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
@@ -172,9 +192,11 @@ def _route(head: bytes) -> bytes:
     method, _, rest = head[: line_end if line_end >= 0 else len(head)].partition(b" ")
     path = rest.partition(b" ")[0].partition(b"?")[0]
     if method == b"POST" and path == CREATE_PATH:
-        return CREATE_REPLY
+        return _created()
     if method == b"GET" and path.startswith(CREATE_PATH + b"/"):
-        return QUERY_REPLY
+        return _queried(path[len(CREATE_PATH) + 1 :])
+    if method == b"GET" and path.startswith(b"/files/"):
+        return VIDEO_REPLY
     if method == b"GET" and path == b"/__stats":
         return _stats_reply()
     return NOT_FOUND
@@ -183,7 +205,9 @@ def _route(head: bytes) -> bytes:
 async def _serve(port: int) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(_Connection, "127.0.0.1", port, backlog=1024)
-    print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+    bound = server.sockets[0].getsockname()[1]
+    _QUERIED_BODY[0] = _QUERIED_BODY[0].replace(b"http://127.0.0.1/", f"http://127.0.0.1:{bound}/".encode())
+    print(f"PORT {bound}", flush=True)
     # Stop when the parent closes our stdin (or dies): no orphaned servers.
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

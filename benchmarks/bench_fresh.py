@@ -1,0 +1,143 @@
+"""The benchmarks that start a fresh process per round: the first create() a program
+makes, and the command line, each against plain httpx doing the same in a fresh process.
+
+Every round is a whole `python ...` process, interleaved ours / baseline, so the figures
+include interpreter start-up, imports and the first request: what a user waits for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    CREATE_PATH,
+    PROMPT,
+    REFERENCE,
+    TOKEN,
+    URL_IMAGE,
+    Loopback,
+    Sizes,
+    Target,
+    child_env,
+    interleaved,
+    median,
+    row,
+    spread,
+)
+
+BIN = Path(sys.executable).parent
+TASK_ID = "880000000000000001"
+
+
+def _env(server: Loopback) -> dict[str, str]:
+    env = child_env()
+    env.update(ANYFAST_API_KEY=TOKEN, ANYFAST_BASE_URL=server.base_url)
+    return env
+
+
+def _process(command: list[str], env: dict[str, str]) -> Callable[[], float]:
+    def round_() -> float:
+        start = time.perf_counter()
+        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)
+        elapsed = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"{command} exited {done.returncode}")
+        return elapsed
+
+    return round_
+
+
+def _ms_row(name: str, ours: list[float], base: list[float], target: Target, **extra: Any) -> dict[str, Any]:
+    ours_ms, base_ms = [v * 1e3 for v in ours], [v * 1e3 for v in base]
+    return row(name, median(ours_ms), median(base_ms), "ms/process", target,
+               processes_each=len(ours_ms), ours_spread=spread(ours_ms),
+               baseline_spread=spread(base_ms), **extra)
+
+
+# --------------------------------------------------------------------------- first create
+
+
+_OURS_FIRST = f"""
+from kling_i2v import KlingClient
+with KlingClient() as kling:
+    print(kling.create(image={URL_IMAGE!r}, prompt={PROMPT!r}).task_id)
+"""
+
+_RAW_FIRST = f"""
+import os, httpx
+with httpx.Client(base_url=os.environ["ANYFAST_BASE_URL"],
+                  headers={{"Authorization": "Bearer " + os.environ["ANYFAST_API_KEY"]}}) as raw:
+    response = raw.post({CREATE_PATH!r}, json={{"image": {URL_IMAGE!r}, "prompt": {PROMPT!r},
+                                               "model_name": "kling-v2-master"}})
+    response.raise_for_status()
+    print(response.json()["task_id"])
+"""
+
+
+def first_create(server: Loopback, sizes: Sizes) -> list[dict[str, Any]]:
+    env = _env(server)
+    ours, base = interleaved(
+        _process([sys.executable, "-c", _OURS_FIRST], env),
+        _process([sys.executable, "-c", _RAW_FIRST], env),
+        rounds=sizes.fresh_processes, warmup=max(1, sizes.warmup),
+    )
+    bare = [_process([sys.executable, "-c", "pass"], env)() for _ in range(max(1, sizes.fresh_processes // 3))]
+    bare_ms = median(bare) * 1e3
+    return [_ms_row(
+        "first_create_fresh_process", ours, base, Target(4.0),
+        baseline_is="a fresh `python -c` posting the same create with a new httpx.Client",
+        bare_interpreter_ms=round(bare_ms, 1),
+        ratio_without_interpreter_startup=round(
+            (median(ours) * 1e3 - bare_ms) / (median(base) * 1e3 - bare_ms), 3),
+    )]
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+_RAW_GET = f"""
+import json, os, httpx
+response = httpx.get(os.environ["ANYFAST_BASE_URL"] + {CREATE_PATH + "/" + TASK_ID!r},
+                     headers={{"Authorization": "Bearer " + os.environ["ANYFAST_API_KEY"]}})
+response.raise_for_status()
+print(json.dumps(response.json()["data"], indent=2))
+"""
+
+
+def cli(server: Loopback, sizes: Sizes) -> list[dict[str, Any]]:
+    env = _env(server)
+    ours_status = [str(BIN / "kling-i2v"), "status", TASK_ID, "--json"]
+    check = subprocess.run(ours_status, env=env, capture_output=True, text=True, check=False)
+    if check.returncode != 0 or json.loads(check.stdout) is None:
+        raise RuntimeError(f"kling-i2v status failed: {check.stderr[-2000:]}")
+    help_ours, help_base = interleaved(
+        _process([str(BIN / "kling-i2v"), "--help"], env),
+        _process([str(BIN / "httpx"), "--help"], env),
+        rounds=sizes.fresh_processes, warmup=max(1, sizes.warmup),
+    )
+    status_ours, status_base = interleaved(
+        _process(ours_status, env),
+        _process([sys.executable, "-c", _RAW_GET], env),
+        rounds=sizes.fresh_processes, warmup=max(1, sizes.warmup),
+    )
+    return [
+        _ms_row("cli_help", help_ours, help_base, REFERENCE,
+                baseline_is="`httpx --help` (httpx's own command line, click + rich)"),
+        _ms_row("cli_status_json", status_ours, status_base, Target(1.25),
+                baseline_is="a fresh `python -c` doing one httpx.get and printing the JSON"),
+    ]
+
+
+if __name__ == "__main__":  # pragma: no cover - a quick look by hand
+    with Loopback.start() as server_:
+        from harness import SMOKE
+
+        print(json.dumps(first_create(server_, SMOKE) + cli(server_, SMOKE), indent=2))
+        os._exit(0)
