@@ -59,6 +59,10 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC
 # "scheme://" (RFC 3986 scheme characters; two or more, as "C://" is a Windows drive), or
 # "data:", which has no slashes.
 _URL_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://|data:", re.IGNORECASE)
+# Whitespace (str.isspace's set: re's \s on str patterns is the same Unicode property),
+# C0 controls and DEL. One regex search, not a Python loop per character: this runs on
+# every create with a URL image.
+_URL_BAD_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def _short(text: str, limit: int = _MAX_SOURCE_CHARS) -> str:
@@ -163,7 +167,7 @@ class Image:
         rule = "must be an http:// or https:// URL with a host"
         if not url:
             raise ImageError("<empty URL>", rule, "an empty string")
-        if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        if _URL_BAD_CHARS.search(url):
             raise ImageError(source, rule, "whitespace or control characters")
         try:
             parts = urllib.parse.urlsplit(url)
