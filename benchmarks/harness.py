@@ -49,6 +49,10 @@ class Sizes:
     batch_rows: tuple[tuple[int, int], ...]
     """(rows in the manifest, rounds) for the batch rows."""
     rss_batch_rows: int
+    commit_rows: tuple[int, int]
+    """Journal sizes compared for the per-commit cost."""
+    commit_sample: int
+    commit_rounds: int
     wait_task_seconds: float
     wait_sweep: int
     probe_seconds: float
@@ -68,6 +72,9 @@ FULL = Sizes(
     async_rounds=3,
     batch_rows=((1000, 3), (10000, 1)),
     rss_batch_rows=8,
+    commit_rows=(1000, 100_000),
+    commit_sample=250,
+    commit_rounds=3,
     wait_task_seconds=120.0,
     wait_sweep=400,
     probe_seconds=1.0,
@@ -87,6 +94,9 @@ SMOKE = Sizes(
     async_rounds=1,
     batch_rows=((4, 1), (8, 1)),
     rss_batch_rows=2,
+    commit_rows=(10, 100),
+    commit_sample=5,
+    commit_rounds=1,
     wait_task_seconds=120.0,
     wait_sweep=5,
     probe_seconds=0.05,

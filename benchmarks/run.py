@@ -43,10 +43,11 @@ NAMES = (
     "async_concurrency",
     "batch",
     "batch_rss",
+    "batch_commit",
     "import_time",
     "wait_requests",
 )
-NEEDS_SERVER = set(NAMES) - {"import_time", "wait_requests"}
+NEEDS_SERVER = set(NAMES) - {"import_time", "wait_requests", "batch_commit"}
 NEEDS_IMAGE = {"create_10mb_image", "create_10mb_rss", "batch_rss"}
 # Peak-RSS rows: each variant in fresh processes of its own, put together by the parent.
 RSS_VARIANTS = {"create_10mb_rss": ("ours", "raw_streamed", "naive"), "batch_rss": ("local", "url")}
@@ -79,6 +80,7 @@ def run_one(name: str, sizes: Sizes, server: Loopback | None, image: Path | None
         "cli": lambda: bench_fresh.cli(server, sizes),
         "async_concurrency": lambda: bench_http.async_concurrency(server, sizes),
         "batch": lambda: bench_batch.batch_rows(server, sizes),
+        "batch_commit": lambda: bench_batch.commit_cost(sizes),
         "import_time": lambda: [bench_local.import_time(sizes)],
         "wait_requests": lambda: [bench_local.wait_requests(sizes)],
     }

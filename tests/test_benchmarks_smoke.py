@@ -39,6 +39,7 @@ ROWS = (
     "batch_8_url_rows",
     "batch_per_row_8_vs_4",
     "batch_2_rows_10mb_images_rss",
+    "batch_commit_100_vs_10_rows",
     "import_time",
     "wait_requests",
 )
