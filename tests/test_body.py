@@ -298,3 +298,13 @@ def test_content_length_is_exact_at_every_size() -> None:
         whole = b"".join(encoded)
         assert len(whole) == encoded.content_length
         assert base64.b64decode(json.loads(whole)["image"]) == data
+
+
+def test_fields_can_be_read_but_the_body_is_no_mapping() -> None:
+    body = build_request_body(None, {"image": make_jpeg(800, 600), "prompt": "p",
+                                     "external_task_id": "ext-9"})
+    assert body["external_task_id"] == "ext-9" == body.external_task_id
+    assert body["prompt"] == "p"
+    # dict(body) would carry the placeholder, not the image: refused, not silently wrong
+    with pytest.raises(TypeError):
+        dict(body)  # type: ignore[call-overload]

@@ -51,6 +51,14 @@ class RequestBody:
     images: Mapping[str, Image] = attrs.field(factory=dict)
     """Placeholder text -> the local image it stands for."""
 
+    def __getitem__(self, name: str) -> Any:
+        """Read a field, as from the dict build_request_body returned before images were
+        streamed (`body["external_task_id"]`). Deliberately not a Mapping: `dict(body)`
+        would carry the placeholders, not the images."""
+        if not isinstance(name, str):  # dict(body) falls back to body[0], body[1], ...
+            raise TypeError("a RequestBody is not a mapping: read body.fields, or pass it to create()")
+        return self.fields[name]
+
     @property
     def external_task_id(self) -> str | None:
         value = self.fields.get("external_task_id")
