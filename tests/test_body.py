@@ -249,9 +249,21 @@ def test_a_create_with_a_4_mb_image_holds_under_a_mebibyte(tmp_path: Path) -> No
                 tracemalloc.stop()
     finally:
         server.close()
-    expected = as_httpx_json_would(
-        build_request_body(None, {"image": path, "prompt": "p", "external_task_id": "ext-mem"}).to_dict()
-    )
+    # The same create through a mock transport, which holds the body whole: the socket got
+    # exactly the naive body's bytes.
+    caught: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        caught.append(request.read())
+        return httpx.Response(200, json=CREATED)
+
+    http = httpx.Client(transport=httpx.MockTransport(handler), base_url="http://127.0.0.1")
+    with KlingClient(TOKEN, base_url="http://127.0.0.1", http_client=http) as kling:
+        kling.create(image=path, prompt="p", external_task_id="ext-mem")
+    http.close()
+    (expected,) = caught
+    assert expected == as_httpx_json_would(json.loads(expected))
+    assert base64.b64decode(json.loads(expected)["image"]) == data
     assert server.bodies[-1] == (len(expected), zlib.crc32(expected))
     assert peak - start < MIB, f"{(peak - start) / MIB:.2f} MiB"
 
