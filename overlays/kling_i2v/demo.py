@@ -10,6 +10,7 @@ It never reads ANYFAST_API_KEY or ANYFAST_BASE_URL, so it cannot reach anyfast.a
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -53,7 +54,34 @@ def main(argv: list[str] | None = None) -> int:
             path = kling.download(done, args.out / f"{done.task_id}.mp4", overwrite=True)
     size = path.stat().st_size
     print(f"video saved: {path.resolve()} ({size:,} bytes) in {time.monotonic() - started:.1f}s")
+    print(next_steps(sample_image_path()))
     return 0
+
+
+def next_steps(image: Path) -> str:
+    """What to try next, with the command line of the environment the demo ran in."""
+    script = Path(sys.executable).with_name("kling-i2v")
+    kling = shlex.quote(str(_shown(script))) if script.exists() else "kling-i2v"
+    activate = Path(sys.executable).with_name("activate")
+    lines = [
+        "",
+        "next, the command line against the same offline fake gateway:",
+        f"  {kling} fake-gateway --port 8765 &     # prints the two lines below",
+        "  export ANYFAST_BASE_URL=http://127.0.0.1:8765 ANYFAST_API_KEY=sk-fake",
+        f"  {kling} create {shlex.quote(str(image))} --prompt 'the camera pushes in' --wait --out demo.mp4",
+        f"  {kling} batch {shlex.quote(str(image.parent))} --prompt 'slow zoom' --out videos --dry-run",
+    ]
+    if activate.exists():
+        lines.append(f"(or `source {shlex.quote(str(_shown(activate)))}` once, then type kling-i2v)")
+    lines.append("against anyfast.ai: set ANYFAST_API_KEY to your own token, leave ANYFAST_BASE_URL unset")
+    return "\n".join(lines)
+
+
+def _shown(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 if __name__ == "__main__":

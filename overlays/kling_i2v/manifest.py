@@ -21,30 +21,36 @@ a finished row look new; changing what a row asks for does.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import attrs
 
+from ._inputs import regular_file
+from ._manifest_files import (
+    IMAGE_SUFFIXES,
+    JSON_LINES_SUFFIXES,
+    OUTPUT_COLUMN,
+    Found,
+    Record,
+    csv_records,
+    folder_records,
+    json_lines_records,
+)
 from .errors import ImageError, KlingError, RequestValidationError
 from .fields import IMAGE_FIELDS, request_fields
 from .images import Image
 from .requests import build_request_body
 
-__all__ = ["IMAGE_SUFFIXES", "OUTPUT_COLUMN", "ManifestError", "ManifestRow", "read_rows"]
+__all__ = ["IMAGE_SUFFIXES", "OUTPUT_COLUMN", "Manifest", "ManifestError", "ManifestRow",
+           "Problem", "check_request", "read_manifest", "read_rows"]
 
-OUTPUT_COLUMN = "output"
-"""The one manifest column that is not a request field: the video's file name."""
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-"""What a folder batch picks up (the upstream image formats)."""
-_JSON_LINES = (".jsonl", ".ndjson")
 _MAX_PROBLEMS = 20
 # a scheme of two letters or more: "C:\\cat.png" stays a path
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
@@ -67,6 +73,32 @@ class ManifestError(KlingError, ValueError):
 
 
 @attrs.frozen
+class Problem:
+    """One thing wrong with one row, kept apart so that repeats can be told together."""
+
+    where: str
+    """`shots.csv:3`, or the image's name in a folder batch."""
+    line: int
+    field: str | None
+    """The column (or request path) at fault; None for the row as a whole."""
+    rule: str
+    got: str | None = None
+    """The value found, as shown; None when there is nothing to show."""
+    hint: str | None = None
+    """What to do about it, when there is one thing to do."""
+
+    def __str__(self) -> str:
+        return self.told(self.where)
+
+    def told(self, where: str) -> str:
+        """The problem as a line, for `where` (this row, or several that share it)."""
+        text = f"{where}: " + (f"{self.field}: " if self.field else "") + self.rule
+        if self.got is not None:
+            text += f" ({self.got})"
+        return text + (f" — {self.hint}" if self.hint else "")
+
+
+@attrs.frozen
 class ManifestRow:
     """One video to make."""
 
@@ -79,6 +111,8 @@ class ManifestRow:
     """The same, with local image paths resolved: what goes to `create()`."""
     output: str
     """The video's path inside the output folder (POSIX separators)."""
+    where: str = ""
+    """How messages name the row: `shots.csv:3`, or the image's name in a folder."""
 
     @property
     def image(self) -> str:
@@ -89,23 +123,48 @@ class ManifestRow:
         return "(no image)"
 
 
+@attrs.frozen
+class Manifest:
+    """What a manifest asks for: the rows that pass every check made without the network
+    or the images' contents, and the problems of the others."""
+
+    source: str
+    rows: tuple[ManifestRow, ...]
+    problems: tuple[Problem, ...]
+    folder: bool
+    """Rows come from a folder of images (so there are no columns to add)."""
+    invalid_rows: tuple[ManifestRow, ...] = ()
+    """The rows with problems that could be read as requests (their `key` is empty)."""
+
+
 def read_rows(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None = None) -> list[ManifestRow]:
     """The rows of a manifest file, or one row per image of a folder.
 
     Raises ManifestError listing every problem (unknown columns, unreadable values,
     missing images, requests the spec refuses), or OSError if `source` cannot be read."""
+    manifest = read_manifest(source, defaults)
+    if manifest.problems:
+        raise ManifestError(manifest.source, [str(p) for p in manifest.problems])
+    return list(manifest.rows)
+
+
+def read_manifest(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None = None, *,
+                  allow_unknown_model: bool = False) -> Manifest:
+    """Every row of a manifest or folder, checked: the good rows and the problems of the
+    others. Raises ManifestError only when the file as a whole cannot be read (encoding,
+    size, header), OSError when it does not exist."""
     path = Path(source)
     defaults = dict(defaults or {})
     if path.is_dir():
-        records = list(_folder(path))
+        records = list(folder_records(path))
         if not records:
             raise ManifestError(str(path), [f"no {'/'.join(IMAGE_SUFFIXES)} images in this folder"])
         base = path
-    elif path.suffix.lower() in _JSON_LINES:
-        records = list(_json_lines(path))
+    elif path.suffix.lower() in JSON_LINES_SUFFIXES:
+        records = list(json_lines_records(path))
         base = path.parent
     elif path.suffix.lower() == ".csv":
-        records = list(_csv(path))
+        records = list(csv_records(path))
         base = path.parent
     elif not path.exists():
         raise FileNotFoundError(f"no such manifest or folder: {path}")
@@ -114,115 +173,29 @@ def read_rows(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
         raise ManifestError(
             str(path), [f"a manifest must be a .csv or .jsonl file (or a folder of images); got {suffix}"]
         )
-    return _rows(str(path), base, records, defaults, folder=path.is_dir())
-
-
-# --------------------------------------------------------------------- reading
-
-
-@attrs.frozen
-class _Record:
-    line: int
-    values: dict[str, Any]
-    problems: tuple[str, ...] = ()
-
-
-def _known(name: str) -> bool:
-    return name in request_fields() or name == OUTPUT_COLUMN
-
-
-def _unknown_columns(names: Sequence[str]) -> str:
-    known = ", ".join([*request_fields(), OUTPUT_COLUMN])
-    listed = ", ".join(repr(n) for n in names)
-    return f"unknown column{'s' if len(names) != 1 else ''} {listed} (known: {known})"
-
-
-def _csv(path: Path) -> Iterator[_Record]:
-    # utf-8-sig: spreadsheets like to start a CSV with a byte order mark
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise ManifestError(str(path), ["the file is empty (a header row is needed)"]) from None
-        unknown = [h for h in header if h and not _known(h)]
-        if unknown:
-            raise ManifestError(f"{path}:1", [_unknown_columns(unknown)])
-        fields = request_fields()
-        for cells in reader:
-            if not any(c.strip() for c in cells):
-                continue
-            values: dict[str, Any] = {}
-            problems: list[str] = []
-            if len(cells) > len(header):
-                problems.append(f"{len(cells)} cells, but the header has {len(header)} columns")
-            for name, cell in zip(header, cells, strict=False):
-                if not name or not cell.strip():
-                    continue  # an empty cell leaves the field out
-                if name == OUTPUT_COLUMN:
-                    values[name] = cell.strip()
-                    continue
-                try:
-                    values[name] = fields[name].parse(cell)
-                except ValueError as exc:
-                    problems.append(str(exc))
-            yield _Record(reader.line_num, values, tuple(problems))
-
-
-def _json_lines(path: Path) -> Iterator[_Record]:
-    fields = request_fields()
-    with open(path, encoding="utf-8-sig") as f:
-        for number, text in enumerate(f, start=1):
-            if not text.strip():
-                continue
-            try:
-                data = json.loads(text)
-            except ValueError as exc:
-                yield _Record(number, {}, (f"not JSON ({exc})",))
-                continue
-            if not isinstance(data, dict):
-                yield _Record(number, {}, (f"expected a JSON object, got {type(data).__name__}",))
-                continue
-            unknown = [k for k in data if not _known(k)]
-            if unknown:
-                yield _Record(number, {}, (_unknown_columns(unknown),))
-                continue
-            values: dict[str, Any] = {}
-            problems: list[str] = []
-            for name, value in data.items():
-                if value is None:
-                    continue
-                if isinstance(value, str) and name != OUTPUT_COLUMN and fields[name].kind not in (
-                    "text", "image", "choice"
-                ):
-                    try:  # "0.5" for a number: read the text as a cell would be read
-                        value = fields[name].parse(value)
-                    except ValueError as exc:
-                        problems.append(str(exc))
-                        continue
-                values[name] = value
-            yield _Record(number, values, tuple(problems))
-
-
-def _folder(path: Path) -> Iterator[_Record]:
-    images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    for number, image in enumerate(images, start=1):
-        yield _Record(number, {"image": image.name, OUTPUT_COLUMN: image.stem + ".mp4"})
+    return _rows(str(path), base, records, defaults, folder=path.is_dir(),
+                 allow_unknown_model=allow_unknown_model)
 
 
 # --------------------------------------------------------------------- checking
 
 
-def _rows(source: str, base: Path, records: Sequence[_Record], defaults: Mapping[str, Any],
-          *, folder: bool) -> list[ManifestRow]:
+def _rows(source: str, base: Path, records: Sequence[Record], defaults: Mapping[str, Any],
+          *, folder: bool, allow_unknown_model: bool) -> Manifest:
     rows: list[ManifestRow] = []
-    problems: list[str] = []
+    invalid: list[ManifestRow] = []
+    problems: list[Problem] = []
     seen_keys: dict[str, int] = {}
     seen_outputs: set[str] = set()
     where_prefix = "" if folder else f"{Path(source).name}:"
     for index, record in enumerate(records, start=1):
         where = f"{where_prefix}{record.line}" if not folder else str(record.values.get("image"))
-        found = [f"{where}: {p}" for p in record.problems]
+
+        def problem(field: str | None, rule: str, got: str | None = None, hint: str | None = None,
+                    *, where: str = where, line: int = record.line) -> Problem:
+            return Problem(where=where, line=line, field=field, rule=rule, got=got, hint=hint)
+
+        found = [problem(*parts) for parts in record.problems]
         if found and not record.values:
             # an unreadable line (not JSON, not an object): checking it as a request
             # would only add made-up problems
@@ -231,16 +204,20 @@ def _rows(source: str, base: Path, records: Sequence[_Record], defaults: Mapping
         written = {**defaults, **record.values}
         output = written.pop(OUTPUT_COLUMN, None)
         resolved, path_problems = _resolve(written, base)
-        found += [f"{where}: {p}" for p in path_problems]
-        found += [f"{where}: {p}" for p in _check(resolved)]
+        found += [problem(*parts) for parts in path_problems]
+        found += [problem(*parts) for parts in _check(resolved, folder=folder,
+                                                       allow_unknown_model=allow_unknown_model)]
         if output is None:
             output = f"{index:04d}-{_stem(written)}.mp4"
         else:
             output, output_problem = _output(str(output))
             if output_problem:
-                found.append(f"{where}: {OUTPUT_COLUMN}: {output_problem}")
+                found.append(problem(OUTPUT_COLUMN, output_problem))
         problems += found
         if found:
+            # kept so that its images can be checked too: every problem is told at once
+            invalid.append(ManifestRow(line=record.line, key="", written=written, fields=resolved,
+                                       output=output, where=where))
             continue
         output = _unique(output, seen_outputs)
         seen_outputs.add(output)
@@ -251,28 +228,31 @@ def _rows(source: str, base: Path, records: Sequence[_Record], defaults: Mapping
         seen_keys[digest] = seen_keys.get(digest, 0) + 1
         key = digest if seen_keys[digest] == 1 else f"{digest}-{seen_keys[digest]}"
         rows.append(ManifestRow(line=record.line, key=key, written=written, fields=resolved,
-                                output=output))
-    if problems:
-        raise ManifestError(source, problems)
-    if not rows:
-        raise ManifestError(source, ["no rows"])
-    return rows
+                                output=output, where=where))
+    if not rows and not problems:
+        problems.append(Problem(where=source, line=0, field=None, rule="no rows"))
+    return Manifest(source=source, rows=tuple(rows), problems=tuple(problems), folder=folder,
+                    invalid_rows=tuple(invalid))
 
 
 def _is_path(value: Any) -> bool:
     return isinstance(value, str) and _SCHEME.match(value) is None
 
 
-def _resolve(written: Mapping[str, Any], base: Path) -> tuple[dict[str, Any], list[str]]:
+def _resolve(written: Mapping[str, Any], base: Path) -> tuple[dict[str, Any], list[Found]]:
     """`written` with local image paths made absolute (relative to `base`), and the images
-    that do not exist."""
-    problems: list[str] = []
+    that are missing or are not regular files (a FIFO would block the batch's read)."""
+    problems: list[Found] = []
 
     def local(name: str, value: str) -> str:
         path = Path(value).expanduser()
         path = path if path.is_absolute() else base / path
-        if not path.is_file():
-            problems.append(f"{name}: no such image file: {value}")
+        try:
+            regular_file(path, "the image")
+        except OSError:
+            problems.append((name, f"no such image file: {value}", None, None))
+        except ValueError as exc:
+            problems.append((name, str(exc), None, None))
         return str(path)
 
     resolved = dict(written)
@@ -290,8 +270,23 @@ def _resolve(written: Mapping[str, Any], base: Path) -> tuple[dict[str, Any], li
     return resolved, problems
 
 
-def _check(fields: Mapping[str, Any]) -> list[str]:
+def _check(fields: Mapping[str, Any], *, folder: bool, allow_unknown_model: bool) -> list[Found]:
     """What the spec says is wrong with a row, without reading its images."""
+    from .errors import MISSING, shorten
+
+    try:
+        check_request(fields, allow_unknown_model=allow_unknown_model)
+    except RequestValidationError as exc:
+        return [(v.path, v.rule, "missing" if v.value is MISSING else f"got {shorten(v.value)}",
+                 _hint(v.path, folder) if v.value is MISSING else None) for v in exc.violations]
+    except (ImageError, TypeError, ValueError) as exc:
+        return [(None, str(exc), None, None)]
+    return []
+
+
+def check_request(fields: Mapping[str, Any], *, allow_unknown_model: bool = False) -> None:
+    """Raise what `create(**fields)` would raise for the request itself (the spec's
+    RequestValidationError), without reading a local image: each stands in as a URL."""
     probe = dict(fields)
     for name in IMAGE_FIELDS:
         if _is_path(probe.get(name)):
@@ -301,13 +296,15 @@ def _check(fields: Mapping[str, Any]) -> list[str]:
             {**m, "mask": _PROBE_IMAGE} if isinstance(m, dict) and _is_path(m.get("mask")) else m
             for m in probe["dynamic_masks"]
         ]
-    try:
-        build_request_body(None, probe, validate=True)
-    except RequestValidationError as exc:
-        return [str(v) for v in exc.violations]
-    except (ImageError, TypeError, ValueError) as exc:
-        return [str(exc)]
-    return []
+    build_request_body(None, probe, validate=True, allow_unknown_model=allow_unknown_model)
+
+
+def _hint(name: str, folder: bool) -> str | None:
+    """For a field a row leaves out: where it can come from."""
+    if name not in request_fields():
+        return None
+    option = request_fields()[name].option
+    return f"pass {option}" if folder else f"add a `{name}` column or pass {option}"
 
 
 def _stem(written: Mapping[str, Any]) -> str:

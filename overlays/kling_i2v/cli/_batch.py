@@ -6,6 +6,7 @@ defaults it shows, never repeats) and the result into a summary and an exit code
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,12 +14,13 @@ import attrs
 
 from ..fields import IMAGE_FIELDS
 from ._context import request_options, token
-from ._exit import ExitCode, exit_code_for, message_for
+from ._exit import ExitCode, Stop, exit_code_for, message_for
 from ._options import Parser, add_command, add_request_options, count, seconds
 from ._output import Output
 
 if TYPE_CHECKING:
     from ..batch import BatchResult
+    from ..preflight import Preflight
 
 __all__ = ["register"]
 
@@ -66,6 +68,9 @@ def register(commands: Any, common: Parser) -> None:
     run.add_argument("--poll-interval", type=seconds, default=default["poll_interval"],
                      metavar="SECONDS", help="longest pause between two status checks of a task "
                                              f"(default: {shown('poll_interval')})")
+    run.add_argument("--max-running", type=count, default=default["max_running"], metavar="N",
+                     help="tasks created but not finished at once, at most (default: found from "
+                          "the gateway's answers: the account's own limit)")
     run.add_argument("--timeout", type=seconds, default=default["timeout"], metavar="SECONDS",
                      help=f"stop after this long; a re-run resumes (default: {shown('timeout')})")
     run.add_argument("--max-attempts", type=count, default=default["max_attempts"], metavar="N",
@@ -75,17 +80,34 @@ def register(commands: Any, common: Parser) -> None:
                      help="create again the rows whose earlier create may have made a task "
                           "(this may pay twice)")
     run.add_argument("--retry-failed", action="store_true", help="create again the rows that failed")
+    run.add_argument("--adopt", type=_adoption, action="append", default=[], metavar="ROW=TASK_ID",
+                     help="link a task you found (in the anyfast.ai task list, or through your "
+                          "callback_url, by its external_task_id) to an ambiguous row, given by its "
+                          "line in the manifest; the run then polls and downloads it; repeatable")
+    check = batch.add_argument_group("checking first")
+    check.add_argument("--dry-run", action="store_true",
+                       help="check every row and show what a run would do, then stop: nothing "
+                            "is sent and no token is needed")
+    check.add_argument("--skip-invalid", action="store_true",
+                       help="run the valid rows even if others have problems (by default "
+                            "nothing is sent while any row has one)")
     add_request_options(batch, skip=_NOT_BATCH_DEFAULTS,
                         title="request options for every row (from openapi.yaml)")
+
+
+def _adoption(text: str) -> tuple[str, str]:
+    row, sep, task_id = text.partition("=")
+    if not (sep and row.strip() and task_id.strip()):
+        raise argparse.ArgumentTypeError(f"expected ROW=TASK_ID (a manifest line and a task id), "
+                                         f"got {text!r}")
+    return row.strip(), task_id.strip()
 
 
 def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
     import asyncio
 
-    from .._http import RetryPolicy
-    from ..batch import BatchOptions, run_batch
-    from ..client import AsyncKlingClient
-    from ..manifest import read_rows
+    from ..batch import BatchOptions, adopt, batch_client, run_batch
+    from ..preflight import preflight
     from ._output import BatchDisplay, batch_json, print_batch
 
     defaults = request_options(args, skip=_NOT_BATCH_DEFAULTS)
@@ -93,20 +115,35 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
         value = defaults.get(name)
         if isinstance(value, str) and "://" not in value:
             defaults[name] = str(Path(value).expanduser().resolve())
-    rows = read_rows(args.source, defaults)
+    # no --allow-unknown-model here (yet): the batch engine builds each body with the
+    # spec's model list, so a row the pre-flight let through would fail at its create
+    report = preflight(args.source, defaults)
+    for line in report.warning_lines():
+        output.note(f"warning: {line}", style="yellow")
+    if args.dry_run:
+        return _dry_run(args, output, report)
+    if report.problems and not (args.skip_invalid and report.rows):
+        raise _refusal(report)
+    if report.problems:
+        output.note(f"skipping {report.invalid} row(s) with problems (--skip-invalid):", style="yellow")
+        for line in report.problem_lines():
+            output.note(f"  {line}", style="yellow")
+    rows = list(report.rows)
     api_token = token(args)
     options = BatchOptions(
         concurrency=args.concurrency, poll_concurrency=args.poll_concurrency,
         download_concurrency=args.download_concurrency, poll_interval=args.poll_interval,
-        timeout=args.timeout, resubmit_ambiguous=args.resubmit_ambiguous,
-        retry_failed=args.retry_failed, max_attempts=args.max_attempts,
+        max_running=args.max_running, timeout=args.timeout,
+        resubmit_ambiguous=args.resubmit_ambiguous, retry_failed=args.retry_failed,
+        max_attempts=args.max_attempts,
     )
+    for row, task_id in args.adopt:
+        linked = adopt(args.out, row, task_id)
+        output.note(f"line {linked.line}: linked to task {task_id}; it is polled and downloaded now")
     output.note(f"{len(rows)} row(s) from {args.source}; videos and journal in {args.out}")
 
     async def run(display: BatchDisplay) -> BatchResult:
-        # no retries in the client: the batch retries, pausing every worker on a 429
-        async with AsyncKlingClient(api_token, base_url=getattr(args, "base_url", None),
-                                    retry=RetryPolicy(max_retries=0)) as kling:
+        async with batch_client(options, api_token, base_url=getattr(args, "base_url", None)) as kling:
             return await run_batch(rows, kling, args.out, options, display)
 
     with BatchDisplay(output, len(rows)) as display:
@@ -114,9 +151,26 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
     code = _batch_code(result)
     if result.error is not None and not output.json_mode:
         output.error(message_for(result.error, args), code)
+    rerun = shlex.join(["kling-i2v", "batch", str(args.source), "--out", str(args.out),
+                        *(["--base-url", args.base_url] if getattr(args, "base_url", None) else [])])
     output.emit(batch_json(result, str(args.source), code),
-                lambda out: print_batch(out, result, str(args.source)))
+                lambda out: print_batch(out, result, str(args.source), rerun))
     return code
+
+
+_SHOWN_PROBLEMS = 20
+
+
+def _refusal(report: Preflight) -> Stop:
+    """Every problem, told once per kind, and that nothing was sent."""
+    lines = report.problem_lines()
+    shown = lines[:_SHOWN_PROBLEMS] + ([(f"... and {len(lines) - _SHOWN_PROBLEMS} more (--json lists "
+                                        "them all)")] if len(lines) > _SHOWN_PROBLEMS else [])
+    head = (f"{report.invalid} of {report.total} row(s) have problems" if report.invalid
+            else "cannot be run")
+    tail = "; --skip-invalid runs the others" if report.rows else ""
+    return Stop(f"{report.manifest.source}: {head}; nothing was sent{tail}:"
+                + "".join(f"\n  {line}" for line in shown), ExitCode.INVALID_INPUT, problems=lines)
 
 
 def _batch_code(result: BatchResult) -> ExitCode:
@@ -134,3 +188,45 @@ def _batch_code(result: BatchResult) -> ExitCode:
     if counts[RowState.DOWNLOADED] != len(result.rows):
         return ExitCode.NOT_FINISHED
     return ExitCode.OK
+
+
+def _dry_run(args: argparse.Namespace, output: Output, report: Preflight) -> ExitCode:
+    """The pre-flight and the plan; nothing sent. Exit 2 when a run would refuse to start."""
+    from ..preflight import make_plan
+
+    plan = make_plan(report.rows, args.out, retry_failed=args.retry_failed,
+                     resubmit_ambiguous=args.resubmit_ambiguous)
+    refused = bool(report.problems) and not (args.skip_invalid and report.rows)
+    code = ExitCode.INVALID_INPUT if refused else ExitCode.OK
+    actions = ("create", "poll", "download", "done", "failed", "ambiguous")
+    data = {
+        "dry_run": True, "source": str(args.source), "out": str(args.out), "exit_code": int(code),
+        "rows": report.total, "valid": len(report.rows), "invalid": report.invalid,
+        "problems": report.problem_lines(), "warnings": report.warning_lines(),
+        "plan": {action: plan.count(action) for action in actions},
+        "to_create": [{"model_name": model, "mode": mode, "duration": duration, "tasks": tasks,
+                       "video_seconds": seconds}
+                      for model, mode, duration, tasks, seconds in plan.totals],
+    }
+
+    def human(out: Output) -> None:
+        out.line(f"dry run of {args.source}: {report.total} row(s), {len(report.rows)} valid, "
+                 f"{report.invalid} with problems; nothing was sent")
+        for line in report.problem_lines():
+            out.line(f"  problem: {line}", style="red")
+        counts = [f"{plan.count(a)} {'to ' + a if a in actions[:3] else a}" for a in actions
+                  if plan.count(a)]
+        out.line("plan: " + (", ".join(counts) if counts else "nothing to do"))
+        if plan.totals:
+            width = max(len("model"), *(len(t[0]) for t in plan.totals))
+            out.line(f"  {'model':<{width}}  {'mode':<5} {'duration':>8} {'tasks':>6} {'video s':>8}")
+            for model, mode, duration, tasks, seconds in plan.totals:
+                out.line(f"  {model:<{width}}  {mode:<5} {duration:>8} {tasks:>6} {seconds:>8}")
+            out.line(f"  {'total':<{width}}  {'':<5} {'':>8} {sum(t[3] for t in plan.totals):>6} "
+                     f"{sum(t[4] for t in plan.totals):>8}")
+        if refused:
+            out.line("a run would send nothing until these are fixed "
+                     "(or run the valid rows alone with --skip-invalid)", style="red")
+
+    output.emit(data, human)
+    return code

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+import shlex
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..fields import request_fields
+from ..fields import IMAGE_FIELDS, request_fields
 from ._exit import ExitCode, Stop, UsageError
 
 if TYPE_CHECKING:
     from ..client import KlingClient
 
-__all__ = ["check_out", "client", "request_options", "token"]
+__all__ = ["check_image_paths", "check_out", "client", "request_options",
+           "token", "wait_command"]
 
 
 def token(args: argparse.Namespace) -> str:
@@ -41,6 +43,20 @@ def request_options(args: argparse.Namespace, skip: Sequence[str]) -> dict[str, 
             and (value := getattr(args, name, None)) is not None}
 
 
+def check_image_paths(fields: Mapping[str, Any]) -> None:
+    """Refuse a local image that is not a regular file before anything opens it: opening
+    a FIFO blocks until someone writes to it, and a device never ends."""
+    from .._inputs import regular_file
+
+    for name in IMAGE_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, str) and os.path.exists(value):  # a URL is no existing path
+            try:
+                regular_file(value, f"{name}:")
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+
+
 def check_out(args: argparse.Namespace) -> None:
     """Refuse an --out that cannot be written before anything is paid for."""
     out = getattr(args, "out", None)
@@ -56,3 +72,28 @@ def check_out(args: argparse.Namespace) -> None:
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise Stop(f"{out}: cannot write a file there (nothing was sent)", ExitCode.INVALID_INPUT)
+
+
+def wait_command(args: argparse.Namespace, task_id: str) -> str:
+    """`kling-i2v wait TASK_ID` with the options the user gave that still matter (where
+    the video goes, which gateway, how long to wait), so a hint can be pasted as is.
+    Never the token: it belongs in the environment, not in a printed command."""
+    from ..client import DEFAULT_WAIT_TIMEOUT
+    from ..polling import PollPolicy
+
+    words = ["kling-i2v", "wait", task_id]
+    if getattr(args, "out", None) is not None:
+        words += ["--out", str(args.out) + ("/" if Path(args.out).is_dir() else "")]
+    if getattr(args, "overwrite", False):
+        words.append("--overwrite")
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and timeout != DEFAULT_WAIT_TIMEOUT:
+        words += ["--timeout", f"{timeout:g}"]
+    interval = getattr(args, "poll_interval", None)
+    if interval is not None and interval != PollPolicy().max_interval:
+        words += ["--poll-interval", f"{interval:g}"]
+    if getattr(args, "base_url", None):
+        words += ["--base-url", args.base_url]
+    if getattr(args, "json", False):
+        words.append("--json")
+    return shlex.join(words)

@@ -7,7 +7,13 @@ import argparse
 from typing import Any
 
 from ..fields import request_fields
-from ._context import check_out, client, request_options
+from ._context import (
+    check_image_paths,
+    check_out,
+    client,
+    request_options,
+    wait_command,
+)
 from ._exit import ExitCode, Stop
 from ._options import (
     Parser,
@@ -36,13 +42,21 @@ def register(commands: Any, common: Parser) -> None:
 
 
 def _create(args: argparse.Namespace, output: Output) -> ExitCode:
+    from ..capabilities import capability_warnings
+    from ..manifest import check_request
     from ..requests import new_external_task_id
 
     check_out(args)
     fields = request_options(args, skip=("image",))
     fields["image"] = args.image
+    check_image_paths(fields)
     # ours, not the client's: if the answer is lost, this is how the task is found
     external_task_id = fields.setdefault("external_task_id", new_external_task_id())
+    # the request first, so that no warning comes before the error that stops it
+    check_request(fields)
+    warnings = capability_warnings(fields)
+    for warning in warnings:  # before sending: the user may still stop and change the request
+        output.note(f"warning: {warning}", style="yellow")
     with client(args) as kling:
         try:
             task = kling.create(**fields)
@@ -50,13 +64,13 @@ def _create(args: argparse.Namespace, output: Output) -> ExitCode:
             raise Stop(f"interrupted while the create was in flight: the task may exist "
                        f"(external_task_id {external_task_id})", ExitCode.INTERRUPTED,
                        external_task_id=external_task_id) from None
-        if not (args.wait or args.out):
-            def human(out: Output) -> None:
-                out.line(f"created task {task.task_id} ({task.status.value})", style="green")
-                out.line(f"external id  {external_task_id}")
-                out.note(f"follow it with: kling-i2v wait {task.task_id}")
-
-            output.emit(task_json(task), human)
-            return ExitCode.OK
-        output.note(f"created task {task.task_id} (external id {external_task_id})")
-        return follow(args, output, kling, task)
+        # the same two lines whether or not the command goes on to wait: the task id is
+        # on stdout (the result) before anything else can go wrong
+        if not output.json_mode:
+            output.line(f"created task {task.task_id} ({task.status.value})", style="green")
+            output.line(f"external id  {external_task_id}")
+        if args.wait or args.out:
+            return follow(args, output, kling, task, warnings=warnings)
+        output.note(f"follow it with: {wait_command(args, task.task_id)}")
+        output.emit({**task_json(task), "warnings": warnings}, lambda out: None)
+        return ExitCode.OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import errno
 import os
 import textwrap
 from typing import Any
@@ -18,6 +19,7 @@ from ..errors import (
     ConfigurationError,
     ImageError,
     KlingError,
+    NotFoundError,
     RequestValidationError,
     TaskFailedError,
     TaskNotFoundError,
@@ -49,8 +51,9 @@ class ExitCode(enum.IntEnum):
 _MEANINGS = {
     ExitCode.OK: "success",
     ExitCode.ERROR: "unexpected error (a bug: --debug shows the traceback)",
-    ExitCode.INVALID_INPUT: "invalid input: bad option, manifest or image, missing file, a "
-                            "request openapi.yaml refuses, no token; nothing was sent",
+    ExitCode.INVALID_INPUT: "invalid input or environment: bad option, manifest or image, "
+                            "missing file, a request openapi.yaml refuses, no token, a full "
+                            "disk; nothing was sent unless the message says otherwise",
     ExitCode.API_ERROR: "the gateway refused the request or could not be reached "
                         "(bad token, 4xx, 5xx after retries)",
     ExitCode.TASK_FAILED: "the task failed (batch: at least one row failed)",
@@ -94,11 +97,19 @@ def exit_code_for(error: BaseException) -> ExitCode:
     if isinstance(error, WaitTimeoutError):
         return ExitCode.NOT_FINISHED
     if isinstance(error, RequestValidationError | ImageError | ConfigurationError | ManifestError
-                  | JournalError | UsageError | OSError):
+                  | JournalError | UsageError | OSError) or _disk_full(error):
         return ExitCode.INVALID_INPUT
     if isinstance(error, APIError):
         return ExitCode.API_ERROR
     return ExitCode.ERROR
+
+
+def _disk_full(error: BaseException) -> bool:
+    """SQLite's own words for ENOSPC (the journal cannot grow): sqlite3 raises
+    OperationalError, not OSError (sqlite.org/rescode.html, SQLITE_FULL)."""
+    import sqlite3
+
+    return isinstance(error, sqlite3.OperationalError) and "disk is full" in str(error)
 
 
 # ============================================================================ wording
@@ -129,19 +140,36 @@ def message_for(error: BaseException, args: argparse.Namespace) -> str:
         return f"the gateway refused the API token ({error}); check ANYFAST_API_KEY or --token"
     if isinstance(error, APIConnectionError):
         return f"{error} (gateway: {base_url_of(args)})"
+    if isinstance(error, NotFoundError) and not isinstance(error, TaskNotFoundError):
+        return f"{error}; {_base_url_hint(args)}"
     if isinstance(error, AmbiguousCreateError):
         return (f"{error}. The gateway has no lookup by external id: check your anyfast.ai "
                 "task list (or your callback_url) for it before creating it again")
     if isinstance(error, WaitTimeoutError):
-        return f"{error}; it may still finish: kling-i2v wait {error.task_id}"
+        from ._context import wait_command
+
+        return f"{error}; it may still finish: {wait_command(args, error.task_id)}"
     if isinstance(error, FileExistsError):
         return f"{error.filename or error}: the file exists; pass --overwrite to replace it" \
             if error.filename else f"{error}; pass --overwrite to replace it"
+    if _disk_full(error) or isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        where = f" ({error.filename})" if isinstance(error, OSError) and error.filename else ""
+        return f"the disk is full{where}: free some space and run the same command again"
     if isinstance(error, OSError) and error.strerror:
         return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
     if exit_code_for(error) is ExitCode.ERROR:
         return f"unexpected {type(error).__name__}: {error} (--debug shows the traceback)"
     return " ".join(str(error).split()) if "\n" not in str(error) else str(error)
+
+
+def _base_url_hint(args: argparse.Namespace) -> str:
+    """A wrong path under the right host is the usual cause: the gateway's routes start at
+    its root (`/kling/v1/...`, gateway-facts.md "Routes"), so a base URL ending in /v1 or
+    /kling misses them."""
+    from ..client import DEFAULT_BASE_URL
+
+    return (f"check the base URL ({base_url_of(args)}): it is the gateway's root, like "
+            f"{DEFAULT_BASE_URL}, without /v1 or /kling (--base-url or ANYFAST_BASE_URL)")
 
 
 def _got(violation: Any) -> str:

@@ -21,6 +21,20 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one `kling-i2v` command; returns the exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`kling-i2v ... | head`): stop quietly with 0, as Unix
+        # tools do. stdout is pointed at /dev/null so that the interpreter's own flush at
+        # exit does not fail again (docs.python.org/3/library/signal.html, "Note on
+        # SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return ExitCode.OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     output = Output(json_mode="--json" in arguments)
     try:
@@ -45,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         output.error("interrupted", ExitCode.INTERRUPTED)
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        raise
     except Exception as exc:  # noqa: BLE001 - every error ends as one line and an exit code
         code = exit_code_for(exc)
         if debug and not isinstance(exc, Stop):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from .._inputs import MAX_JSON_DEPTH, MAX_OPTION_FILE_BYTES, check_depth, read_text
 from ..fields import Field, request_fields
 from ._exit import ExitCode, UsageError, epilog
 
@@ -82,13 +83,17 @@ def help_text(value: str) -> str:
 
 def _converter(field: Field) -> Callable[[str], Any]:
     def convert(text: str) -> Any:
-        if field.kind == "json" and text.startswith("@"):
-            try:
-                text = Path(text[1:]).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise argparse.ArgumentTypeError(f"cannot read {text[1:]}: {exc.strerror}") from None
         try:
-            return field.parse(text)
+            if field.kind == "json" and text.startswith("@"):
+                text = read_text(text[1:], "the file", MAX_OPTION_FILE_BYTES)
+            value = field.parse(text)
+            check_depth(value)
+            return value
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(f"cannot read {text[1:]}: {exc.strerror}") from None
+        except RecursionError:
+            raise argparse.ArgumentTypeError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep") \
+                from None
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
@@ -110,10 +115,14 @@ def add_request_options(parser: argparse.ArgumentParser, skip: Sequence[str], ti
         if field.kind == "boolean":
             options["action"] = argparse.BooleanOptionalAction
         elif field.kind == "choice":
-            options["choices"] = field.choices
+            # the spec's validator refuses other values, with the same words as for a
+            # manifest; argparse's `choices` would also refuse a model_name that
+            # --allow-unknown-model lets through
             if len(field.choices) > 4:
                 options["metavar"] = field.name.upper()
                 text += f" One of: {', '.join(field.choices)}."
+            else:
+                options["metavar"] = "{" + ",".join(field.choices) + "}"
         else:
             options["type"] = _converter(field)
             options["metavar"] = _METAVARS.get(field.kind, "VALUE")

@@ -48,6 +48,9 @@ class Output:
         return not self.json_mode and self.err.is_terminal
 
     def redact(self, text: str) -> str:
+        """`text` ready for a terminal or a file: without the token, and printable even if
+        it holds a lone surrogate (JSON text can; UTF-8 cannot)."""
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         # a token too short to be a real one (a test's "x") would only mangle the output
         if self._secret and len(self._secret) >= _MIN_SECRET:
             return text.replace(self._secret, "***")
@@ -56,17 +59,13 @@ class Output:
     @property
     def out(self) -> Console:
         if self._out is None:
-            from rich.console import Console
-
-            self._out = Console(highlight=False, markup=False, soft_wrap=True)
+            self._out = _console(stderr=False)
         return self._out
 
     @property
     def err(self) -> Console:
         if self._err is None:
-            from rich.console import Console
-
-            self._err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+            self._err = _console(stderr=True)
         return self._err
 
     def emit(self, data: Mapping[str, Any], human: Callable[[Output], None]) -> None:
@@ -102,6 +101,17 @@ class Output:
     def debug(self, text: str) -> None:
         sys.stderr.write(self.redact(text))
         sys.stderr.flush()
+
+
+def _console(*, stderr: bool) -> Console:
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich exits 1 here; main() ends a closed pipe with 0, as Unix tools do
+            raise BrokenPipeError
+
+    return _Console(stderr=stderr, highlight=False, markup=False, soft_wrap=True)
 
 
 def task_json(task: Task) -> dict[str, Any]:
@@ -264,13 +274,15 @@ def batch_json(result: BatchResult, source: str, code: ExitCode) -> dict[str, An
                 "external_task_id": row.external_task_id,
                 "file": _file(result, row),
                 "reason": row.reason,
+                "failure": row.failure,
             }
             for row in result.rows
         ],
     }
 
 
-def print_batch(output: Output, result: BatchResult, source: str) -> None:
+def print_batch(output: Output, result: BatchResult, source: str, rerun: str) -> None:
+    """The summary; `rerun` is the command that runs this batch again, for hints."""
     from rich.table import Table
 
     counts = result.counts()
@@ -292,6 +304,13 @@ def print_batch(output: Output, result: BatchResult, source: str) -> None:
         for row in failed:
             table.add_row(str(row.line), row.image, row.task_id or "-", output.redact(row.reason or ""))
         output.out.print(table)
+    how = {"gateway": "refused by the gateway, nothing was paid: send them again with --retry-failed",
+           "local": "never sent: fix them, and the next run checks them again",
+           "task": "the task failed: --retry-failed creates them again (and pays again)"}
+    for failure, text in how.items():
+        lines = [str(r.line) for r in failed if r.failure == failure]
+        if lines:
+            output.line(f"line{'s' if len(lines) > 1 else ''} {', '.join(lines)}: {text}", style="red")
 
     ambiguous = [r for r in result.rows if r.state is RowState.AMBIGUOUS]
     if ambiguous:
@@ -303,8 +322,12 @@ def print_batch(output: Output, result: BatchResult, source: str) -> None:
             table.add_row(str(row.line), row.image, row.external_task_id or "-",
                           output.redact(row.reason or ""))
         output.out.print(table)
-        output.line("these rows are not created again unless you re-run with --resubmit-ambiguous "
-                    "(which may pay twice)", style="yellow")
+        output.line("look for each external_task_id in your anyfast.ai task list (or what your "
+                    "callback_url received); link a task you find with this command, and the run "
+                    "polls and downloads it:", style="yellow")
+        output.line(f"  {rerun} --adopt {ambiguous[0].line}=TASK_ID", style="yellow")
+        output.line("rows with no task are created again only with --resubmit-ambiguous "
+                    "(if a task exists after all, that pays twice)", style="yellow")
 
     unfinished = sum(counts[s] for s in (RowState.PENDING, RowState.SUBMITTING,
                                          RowState.SUBMITTED, RowState.SUCCEEDED))

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TaskFailedError
 from ..tasks import Task, TaskStatus
-from ._context import check_out, client
+from ._context import check_out, client, wait_command
 from ._exit import ExitCode, Stop
 from ._options import Parser, add_command, add_save_options, add_wait_options
 from ._output import Output, TaskProgress, print_task, task_json
@@ -57,15 +58,18 @@ def _download(args: argparse.Namespace, output: Output) -> ExitCode:
             raise TaskFailedError(task)
         if task.status is not TaskStatus.SUCCEEDED and not args.wait:
             raise Stop(f"task {task.task_id} is not finished ({task.status.value}, "
-                       f"{task.progress}%): add --wait, or run kling-i2v wait {task.task_id} --out FILE",
+                       f"{task.progress}%): add --wait, or run {wait_command(args, task.task_id)}"
+                       + ("" if args.out else " --out ."),
                        ExitCode.NOT_FINISHED, task=task_json(task))
         if args.out is None:
             args.out = Path.cwd()
         return follow(args, output, kling, task)
 
 
-def follow(args: argparse.Namespace, output: Output, kling: KlingClient, task: Task | str) -> ExitCode:
-    """Wait for the task with a progress bar, download it if --out, print the result."""
+def follow(args: argparse.Namespace, output: Output, kling: KlingClient, task: Task | str, *,
+           warnings: Sequence[str] = ()) -> ExitCode:
+    """Wait for the task with a progress bar, download it if --out, print the result
+    (with --json, one document that also lists the create's `warnings`)."""
     task_id = task.task_id if isinstance(task, Task) else task
     if isinstance(task, Task) and task.status is TaskStatus.SUCCEEDED:
         done = task
@@ -75,16 +79,20 @@ def follow(args: argparse.Namespace, output: Output, kling: KlingClient, task: T
                 done = kling.wait(task, timeout=args.timeout, on_progress=bar.update)
             except KeyboardInterrupt:
                 raise Stop(f"interrupted; task {task_id} keeps running on the gateway: "
-                           f"kling-i2v wait {task_id}", ExitCode.INTERRUPTED, task_id=task_id) from None
+                           f"{wait_command(args, task_id)}", ExitCode.INTERRUPTED,
+                           task_id=task_id) from None
     try:
         path = kling.download(done, args.out, overwrite=args.overwrite) if args.out else None
     except FileExistsError:
         raise  # "pass --overwrite" says what to do
     except OSError as exc:  # the task is paid for and done: say how to still get the video
+        # a full disk or a folder gone is the environment's doing: exit 2, not "a bug"
         raise Stop(f"task {done.task_id} succeeded but the video could not be saved "
-                   f"({exc}); get it with: kling-i2v download {done.task_id} --out FILE",
-                   ExitCode.ERROR, task=task_json(done)) from None
-    data = {**task_json(done), "file": str(path.resolve()) if path else None}
+                   f"({exc.strerror or exc}); free the space or pick another place, then get it "
+                   f"with: kling-i2v download {done.task_id} --out FILE",
+                   ExitCode.INVALID_INPUT, task=task_json(done)) from None
+    data = {**task_json(done), "file": str(path.resolve()) if path else None,
+            **({"warnings": list(warnings)} if warnings else {})}
 
     def human(out: Output) -> None:
         out.line(f"task {done.task_id} succeeded", style="green")

@@ -1,0 +1,220 @@
+"""Everything about a batch that can be known before the first create, and the plan.
+
+    report = preflight("shots.csv", {"mode": "pro"})
+    if report.problems: ...          # nothing may be sent (unless the valid rows are run alone)
+    report.problem_lines()           # repeats told once: "20 rows (...): prompt: ... — add a ..."
+    plan = make_plan(report.rows, Path("videos"))
+
+Checked for every row, without the network: the request against openapi.yaml (manifest.py),
+every local image against the upstream image rules (its header: format, size, sides,
+aspect ratio — the same `Image.from_path` the create uses), the model's reported
+capabilities (capabilities.py: warnings, never errors, because the gateway decides), and
+rows that ask for exactly the same video (a warning: each is made and paid for).
+
+The plan reads the output folder's journal, if there is one, without changing it: which
+rows would be created, polled, downloaded, or are done; and per model, mode and duration
+the number of tasks to create and the seconds of video they ask for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+
+from .errors import ImageError
+from .fields import IMAGE_FIELDS, request_fields
+from .manifest import Manifest, ManifestRow, Problem, read_manifest
+
+__all__ = ["Notice", "Plan", "Preflight", "make_plan", "preflight"]
+
+_SHOWN_PLACES = 4
+"""How many rows a grouped line names before "and N more"."""
+
+
+@attrs.frozen
+class Notice:
+    """A warning about one row: it is sent anyway."""
+
+    where: str
+    line: int
+    text: str
+
+
+@attrs.frozen
+class Preflight:
+    manifest: Manifest
+    rows: tuple[ManifestRow, ...]
+    """The rows that passed every check."""
+    problems: tuple[Problem, ...]
+    warnings: tuple[Notice, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.rows) + self.invalid
+
+    @property
+    def invalid(self) -> int:
+        """Rows with at least one problem."""
+        return len({p.line for p in self.problems if p.line})
+
+    def problem_lines(self) -> list[str]:
+        return _grouped(self.problems, lambda p: (p.field, p.rule, p.got, p.hint), Problem.told)
+
+    def warning_lines(self) -> list[str]:
+        return _grouped(self.warnings, lambda w: (w.text,), lambda w, places: f"{places}: {w.text}")
+
+
+def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None = None, *,
+              allow_unknown_model: bool = False) -> Preflight:
+    """Check every row of a manifest or folder (see the module's docstring). Raises
+    ManifestError only when the manifest as a whole cannot be read."""
+    from .capabilities import capability_warnings
+
+    manifest = read_manifest(source, defaults, allow_unknown_model=allow_unknown_model)
+    problems = list(manifest.problems)
+    warnings: list[Notice] = []
+    valid: list[ManifestRow] = []
+    images: dict[str, tuple[str, str] | None] = {}  # each file is read once
+    for row in (*manifest.rows, *manifest.invalid_rows):
+        found = [Problem(where=row.where, line=row.line, field=name, rule=broken[0], got=broken[1])
+                 for name, path in _local_images(row)
+                 if (broken := images[path] if path in images
+                     else images.setdefault(path, _image(path))) is not None]
+        problems += found
+        if found or not row.key:
+            continue
+        valid.append(row)
+        warnings += [Notice(row.where, row.line, text) for text in capability_warnings(row.written)]
+    problems.sort(key=lambda p: p.line)
+    warnings += _duplicates(valid)
+    return Preflight(manifest=manifest, rows=tuple(valid), problems=tuple(problems),
+                     warnings=tuple(warnings))
+
+
+def _local_images(row: ManifestRow) -> Iterable[tuple[str, str]]:
+    """(field, path) of each local file the row sends: the images and the mask images."""
+    for name in IMAGE_FIELDS:
+        if row.written.get(name) != row.fields.get(name):  # resolved, so a path
+            yield name, str(row.fields[name])
+    masks = row.fields.get("dynamic_masks")
+    for index, (mask, written) in enumerate(zip(masks if isinstance(masks, list) else (),
+                                                row.written.get("dynamic_masks") or (), strict=False)):
+        if isinstance(mask, dict) and isinstance(written, dict) and mask.get("mask") != written.get("mask"):
+            yield f"dynamic_masks[{index}].mask", str(mask["mask"])
+
+
+def _image(path: str) -> tuple[str, str] | None:
+    """The upstream image rule one local file breaks, as (rule, got); None if none."""
+    from .images import Image
+
+    try:
+        Image.from_path(path)
+    except ImageError as exc:
+        return exc.rule, f"{os.path.basename(path)}: {exc.value}"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}", os.path.basename(path)
+    return None
+
+
+def _duplicates(rows: Sequence[ManifestRow]) -> list[Notice]:
+    # manifest.py gives the n-th copy of a request the key "<hash>-<n>"
+    by_request: dict[str, list[ManifestRow]] = {}
+    for row in rows:
+        by_request.setdefault(row.key.partition("-")[0], []).append(row)
+    notices: list[Notice] = []
+    for same in by_request.values():
+        if len(same) > 1:
+            first = same[0].where
+            notices += [Notice(row.where, row.line, f"asks for the same video as {first}; each copy "
+                                                    "is made and paid for") for row in same[1:]]
+    return notices
+
+
+# ============================================================================ grouping
+
+
+_T = TypeVar("_T", Problem, Notice)
+
+
+def _grouped(items: Sequence[_T], key: Callable[[_T], tuple[Any, ...]],
+             text: Callable[[_T, str], str]) -> list[str]:
+    """One line per distinct key, naming the rows that share it, in first-seen order."""
+    groups: dict[tuple[Any, ...], list[_T]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return [text(same[0], _places([i.where for i in same])) for same in groups.values()]
+
+
+def _places(wheres: Sequence[str]) -> str:
+    if len(wheres) == 1:
+        return wheres[0]
+    shown = ", ".join(wheres[:_SHOWN_PLACES])
+    more = len(wheres) - _SHOWN_PLACES
+    return f"{len(wheres)} rows ({shown}{f' and {more} more' if more > 0 else ''})"
+
+
+
+# ============================================================================ plan
+
+
+@attrs.frozen
+class Plan:
+    """What a run would do with each row, from the journal in the output folder."""
+
+    actions: Mapping[str, str]
+    """Row key -> "create", "poll", "download", "done", "failed" or "ambiguous"."""
+    totals: tuple[tuple[str, str, str, int, int], ...]
+    """(model_name, mode, duration, tasks, seconds of video) of the rows to create."""
+
+    def count(self, action: str) -> int:
+        return sum(1 for a in self.actions.values() if a == action)
+
+
+def make_plan(rows: Sequence[ManifestRow], out_dir: str | os.PathLike[str], *,
+              retry_failed: bool = False, resubmit_ambiguous: bool = False) -> Plan:
+    """What a run would do; reads the journal (if any) and changes nothing."""
+    from .journal import JOURNAL_NAME, Journal, RowState
+
+    out = Path(out_dir)
+    journal_path = out / JOURNAL_NAME
+    known = {}
+    if journal_path.is_file():
+        with Journal(journal_path) as journal:  # read only: no lock, nothing written
+            known = {row.key: row for row in journal.rows()}
+    action = {
+        RowState.PENDING: "create", RowState.SUBMITTING: "ambiguous",
+        RowState.SUBMITTED: "poll", RowState.SUCCEEDED: "download", RowState.DOWNLOADED: "done",
+        RowState.FAILED: "create" if retry_failed else "failed",
+        RowState.AMBIGUOUS: "create" if resubmit_ambiguous else "ambiguous",
+    }
+    actions: dict[str, str] = {}
+    for row in rows:
+        entry = known.get(row.key)
+        verdict = "create" if entry is None else action[entry.state]
+        if verdict == "done" and entry is not None and not (out / entry.output).is_file():
+            verdict = "download"
+        actions[row.key] = verdict
+    return Plan(actions=actions, totals=_totals(r for r in rows if actions[r.key] == "create"))
+
+
+def _totals(rows: Iterable[ManifestRow]) -> tuple[tuple[str, str, str, int, int], ...]:
+    # what the gateway gets when a row leaves a field out: the spec's default
+    fields = request_fields()
+    counts: dict[tuple[str, str, str], int] = {}
+    for row in rows:
+        model, mode, duration = (str(row.written.get(name, fields[name].default))
+                                 for name in ("model_name", "mode", "duration"))
+        counts[model, mode, duration] = counts.get((model, mode, duration), 0) + 1
+    return tuple((model, mode, duration, n, n * _seconds(duration))
+                 for (model, mode, duration), n in counts.items())
+
+
+def _seconds(duration: str) -> int:
+    try:
+        return int(duration)
+    except ValueError:
+        return 0

@@ -1,0 +1,64 @@
+"""Issue 13.3, command-line side: every row ends settled. An ambiguous row is listed with
+its external_task_id and the command that links the task the user found; `--adopt`
+links it and the run polls and downloads it. A refused row says how to retry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kling_i2v.cli import ExitCode
+from kling_i2v.testing import FakeGateway, Fault, sample_image_path, sample_video_path
+
+from tests.cli.conftest import Cli
+
+FAST = ("--poll-interval", "0.05")
+
+
+def _shots(tmp_path: Path, rows: int) -> Path:
+    (tmp_path / "cat.png").write_bytes(sample_image_path().read_bytes())
+    path = tmp_path / "shots.csv"
+    path.write_text("image,prompt\n" + "".join(f"cat.png,shot {n}\n" for n in range(rows)))
+    return path
+
+
+def test_an_ambiguous_row_is_linked_to_the_task_the_user_found(cli: Cli, fake_gateway: FakeGateway,
+                                                               tmp_path: Path) -> None:
+    _shots(tmp_path, 3)
+    fake_gateway.inject(Fault.drop_after_create(), on="create")  # the task exists, the answer is lost
+    run = cli("batch", "shots.csv", "--out", "videos", *FAST)
+    assert run.code == ExitCode.AMBIGUOUS
+    (lost,) = [t for t in fake_gateway.tasks.values() if t.external_task_id in run.out]
+    line = next(text for text in run.text.splitlines() if lost.external_task_id in text).split()[0]
+    assert (f"kling-i2v batch shots.csv --out videos --base-url {fake_gateway.base_url} "
+            f"--adopt {line}=TASK_ID") in run.text
+    assert "look for each external_task_id in your anyfast.ai task list" in run.text
+    assert "--resubmit-ambiguous" in run.text
+
+    run = cli("batch", "shots.csv", "--out", "videos", "--adopt", f"{line}={lost.task_id}", *FAST)
+    assert run.code == ExitCode.OK, run.text
+    assert f"line {line}: linked to task {lost.task_id}" in run.text
+    assert fake_gateway.count(on="create") == 3  # nothing created twice
+    videos = sorted((tmp_path / "videos").glob("*.mp4"))
+    assert len(videos) == 3 and all(v.read_bytes() == sample_video_path().read_bytes() for v in videos)
+
+
+def test_adopt_refuses_what_it_cannot_link(cli: Cli, fake_gateway: FakeGateway, tmp_path: Path) -> None:
+    _shots(tmp_path, 1)
+    assert cli("batch", "shots.csv", "--out", "videos", *FAST).code == ExitCode.OK
+    run = cli("batch", "shots.csv", "--out", "videos", "--adopt", "2=12345")
+    assert run.code == ExitCode.INVALID_INPUT
+    assert "only an ambiguous row can be linked to a task" in run.text
+    run = cli("batch", "shots.csv", "--out", "videos", "--adopt", "2")
+    assert run.code == ExitCode.INVALID_INPUT
+    assert "argument --adopt: expected ROW=TASK_ID" in run.text
+
+
+def test_a_row_the_gateway_refused_says_how_to_retry(cli: Cli, fake_gateway: FakeGateway,
+                                                     tmp_path: Path) -> None:
+    _shots(tmp_path, 2)
+    fake_gateway.inject(Fault.status(400), on="create")
+    run = cli("batch", "shots.csv", "--out", "videos", *FAST)
+    assert run.code == ExitCode.TASK_FAILED, run.text
+    assert "refused by the gateway, nothing was paid: send them again with --retry-failed" in run.text
+    run = cli("batch", "shots.csv", "--out", "videos", "--retry-failed", *FAST)
+    assert run.code == ExitCode.OK, run.text

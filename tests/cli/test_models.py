@@ -1,0 +1,56 @@
+"""Issue 10's command line: the model is always named, capability warnings come before
+anything is sent, and a model the spec does not list goes out only when asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kling_i2v.capabilities import default_model, model_names
+from kling_i2v.cli import ExitCode, main
+from kling_i2v.testing import FakeGateway
+
+from tests.cli.conftest import Cli
+
+
+def test_model_name_option_shows_its_default_and_the_models(capsys) -> None:
+    assert main(["create", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--model-name MODEL_NAME" in text
+    assert f"Gateway default: {default_model()}." in text or f"default: {default_model()}" in text
+    assert "One of: " + ", ".join(model_names()) in text
+
+
+def test_sound_on_a_model_that_has_it_passes_without_a_warning(cli: Cli, fake_gateway: FakeGateway,
+                                                              good_image: Path) -> None:
+    run = cli("create", str(good_image), "--prompt", "x", "--model-name", "kling-v2-6", "--sound", "on",
+              "--mode", "pro")
+    assert run.code == ExitCode.OK, run.err
+    assert "warning" not in run.err
+    (task,) = fake_gateway.tasks.values()
+    assert task.body["model_name"] == "kling-v2-6" and task.body["sound"] == "on"
+
+
+def test_sound_on_kling_v2_master_warns_before_sending(cli: Cli, fake_gateway: FakeGateway,
+                                                      good_image: Path) -> None:
+    run = cli("create", str(good_image), "--prompt", "x", "--model-name", "kling-v2-master",
+              "--sound", "on")
+    assert run.code == ExitCode.OK, run.err
+    first = run.err.splitlines()[0]
+    assert first.startswith("warning: sound 'on': kling-v2-master does not support sound")
+    assert "the request is sent anyway" in first
+    assert len(fake_gateway.tasks) == 1
+
+
+def test_a_model_the_spec_does_not_list_is_refused(cli: Cli, fake_gateway: FakeGateway, good_image: Path) -> None:
+    run = cli("create", str(good_image), "--prompt", "x", "--model-name", "kling-v9")
+    assert run.code == ExitCode.INVALID_INPUT
+    assert "--model-name: must be one of kling-v2-master" in run.err
+    assert "--allow-unknown-model" in run.err and "warning" not in run.err
+    assert fake_gateway.count(on="create") == 0
+
+
+
+def test_the_default_model_is_sent(cli: Cli, fake_gateway: FakeGateway, good_image: Path) -> None:
+    assert cli("create", str(good_image), "--prompt", "x").code == ExitCode.OK
+    (task,) = fake_gateway.tasks.values()
+    assert task.body["model_name"] == default_model() == "kling-v2-master"
