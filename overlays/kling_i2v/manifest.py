@@ -26,7 +26,7 @@ import json
 import os
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -49,7 +49,7 @@ from .images import Image
 from .requests import build_request_body
 
 __all__ = ["IMAGE_SUFFIXES", "OUTPUT_COLUMN", "Manifest", "ManifestError", "ManifestRow",
-           "Problem", "check_request", "read_manifest", "read_rows"]
+           "Problem", "check_request", "local_images", "read_manifest", "read_rows"]
 
 _MAX_PROBLEMS = 20
 # a scheme of two letters or more: "C:\\cat.png" stays a path
@@ -239,6 +239,18 @@ def _is_path(value: Any) -> bool:
     return isinstance(value, str) and _SCHEME.match(value) is None
 
 
+def local_images(fields: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field, path) of each local file a row's fields send: its images and mask images."""
+    for name in IMAGE_FIELDS:
+        value = fields.get(name)
+        if _is_path(value) and value:
+            yield name, value
+    masks = fields.get("dynamic_masks")
+    for index, mask in enumerate(masks if isinstance(masks, list) else ()):
+        if isinstance(mask, dict) and _is_path(mask.get("mask")) and mask.get("mask"):
+            yield f"dynamic_masks[{index}].mask", mask["mask"]
+
+
 def _resolve(written: Mapping[str, Any], base: Path) -> tuple[dict[str, Any], list[Found]]:
     """`written` with local image paths made absolute (relative to `base`), and the images
     that are missing or are not regular files (a FIFO would block the batch's read)."""
@@ -246,7 +258,8 @@ def _resolve(written: Mapping[str, Any], base: Path) -> tuple[dict[str, Any], li
 
     def local(name: str, value: str) -> str:
         path = Path(value).expanduser()
-        path = path if path.is_absolute() else base / path
+        # absolute: the row must not change meaning if the working folder does
+        path = path if path.is_absolute() else (base / path).absolute()
         try:
             regular_file(path, "the image")
         except OSError:

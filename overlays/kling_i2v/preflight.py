@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 import attrs
 
 from .errors import ImageError
-from .fields import IMAGE_FIELDS, request_fields
-from .manifest import Manifest, ManifestRow, Problem, read_manifest
+from .fields import request_fields
+from .manifest import Manifest, ManifestRow, Problem, local_images, read_manifest
 
 __all__ = ["Notice", "Plan", "Preflight", "make_plan", "preflight"]
 
@@ -81,7 +81,7 @@ def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
     images: dict[str, tuple[str, str] | None] = {}  # each file is read once
     for row in (*manifest.rows, *manifest.invalid_rows):
         found = [Problem(where=row.where, line=row.line, field=name, rule=broken[0], got=broken[1])
-                 for name, path in _local_images(row)
+                 for name, path in local_images(row.fields)
                  if (broken := images[path] if path in images
                      else images.setdefault(path, _image(path))) is not None]
         problems += found
@@ -93,18 +93,6 @@ def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
     warnings += _duplicates(valid)
     return Preflight(manifest=manifest, rows=tuple(valid), problems=tuple(problems),
                      warnings=tuple(warnings))
-
-
-def _local_images(row: ManifestRow) -> Iterable[tuple[str, str]]:
-    """(field, path) of each local file the row sends: the images and the mask images."""
-    for name in IMAGE_FIELDS:
-        if row.written.get(name) != row.fields.get(name):  # resolved, so a path
-            yield name, str(row.fields[name])
-    masks = row.fields.get("dynamic_masks")
-    for index, (mask, written) in enumerate(zip(masks if isinstance(masks, list) else (),
-                                                row.written.get("dynamic_masks") or (), strict=False)):
-        if isinstance(mask, dict) and isinstance(written, dict) and mask.get("mask") != written.get("mask"):
-            yield f"dynamic_masks[{index}].mask", str(mask["mask"])
 
 
 def _image(path: str) -> tuple[str, str] | None:

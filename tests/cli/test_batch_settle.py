@@ -62,3 +62,34 @@ def test_a_row_the_gateway_refused_says_how_to_retry(cli: Cli, fake_gateway: Fak
     assert "refused by the gateway, nothing was paid: send them again with --retry-failed" in run.text
     run = cli("batch", "shots.csv", "--out", "videos", "--retry-failed", *FAST)
     assert run.code == ExitCode.OK, run.text
+
+
+def test_a_row_refused_locally_runs_once_its_image_is_fixed(cli: Cli, fake_gateway: FakeGateway,
+                                                           tmp_path: Path) -> None:
+    from tests.imagegen import make_png
+
+    (tmp_path / "cat.png").write_bytes(sample_image_path().read_bytes())
+    (tmp_path / "small.png").write_bytes(make_png(200, 200))
+    (tmp_path / "shots.csv").write_text("image,prompt\ncat.png,a\nsmall.png,b\n")
+    run = cli("batch", "shots.csv", "--out", "videos", "--skip-invalid", *FAST)
+    assert run.code == ExitCode.OK and fake_gateway.count(on="create") == 1
+    assert "shots.csv:3: image: each side must be at least 300 px (small.png: 200x200)" in run.text
+
+    (tmp_path / "small.png").write_bytes(sample_image_path().read_bytes())  # the user fixes it
+    run = cli("batch", "shots.csv", "--out", "videos", *FAST)  # a plain re-run: no flag needed
+    assert run.code == ExitCode.OK, run.text
+    assert fake_gateway.count(on="create") == 2
+    assert len(list((tmp_path / "videos").glob("*.mp4"))) == 2
+
+
+def test_a_resume_against_another_gateway_names_both(cli: Cli, fake_gateway: FakeGateway,
+                                                     tmp_path: Path) -> None:
+    _shots(tmp_path, 1)
+    fake_gateway.inject(Fault.drop_after_create(), on="create")
+    assert cli("batch", "shots.csv", "--out", "videos", *FAST).code == ExitCode.AMBIGUOUS
+    with FakeGateway(tokens=(fake_gateway.token,)) as other:
+        run = cli("batch", "shots.csv", "--out", "videos", "--base-url", other.base_url,
+                  "--token", other.token, connect=False)
+        assert other.requests == []
+        assert run.code == ExitCode.INVALID_INPUT
+        assert fake_gateway.base_url in run.text and other.base_url in run.text
