@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 import pytest
+from kling_i2v._pacing import DurationGuess, TaskWindow
 from kling_i2v.batch import KILL_AT_ENV, BatchOptions, BatchResult, batch_client, run_batch
 from kling_i2v.batchfolder import open_folder
 from kling_i2v.cli import ExitCode, main
@@ -528,3 +529,52 @@ def test_counts_given_to_the_observer_follow_every_commit(gw: FakeGateway, image
 
     result = run_engine(gw, manifest, images.parent / "v", observer=Recorder())
     assert len(seen) >= 12 * 3 and seen[-1][1] == {**dict.fromkeys(RowState, 0), **result.counts()}
+
+
+# ============================================================================ the account's task limit
+
+
+def test_the_task_window_finds_the_limit_and_probes_rarely() -> None:
+    window = TaskWindow(None, start=4)
+    busy = 0
+    for _ in range(3):  # slow start: each success with the window full widens it
+        busy += 1
+        window.created(busy)
+    assert window.limit == 4
+    busy += 1
+    window.created(busy)
+    assert window.limit == 5 and window.learned is None
+    assert window.refused(busy_others=3) and window.limit == 3 and window.learned == 3
+    successes = 0
+    while window.limit == 3:
+        window.created(3)
+        successes += 1
+    assert successes == 4 * 3 and window.limit == 4  # a probe one above, after 4 x limit successes
+    assert window.refused(busy_others=3) and window.limit == 3
+    successes = 0
+    while window.limit == 3:
+        window.created(3)
+        successes += 1
+    assert successes == 8 * 3  # a failed probe doubles the wait for the next one
+    window.created(4)  # this probe went through: the account holds 4
+    assert window.learned == 4 and window.limit == 4
+
+
+def test_a_429_with_nothing_running_is_not_the_task_limit() -> None:
+    window = TaskWindow(None, start=4)
+    assert not window.refused(busy_others=0) and window.limit == 4 and window.limited == 1
+    fixed = TaskWindow(2, start=4)
+    assert fixed.limit == 2 and fixed.refused(busy_others=1) and fixed.limit == 2
+    fixed.created(2)
+    assert fixed.limit == 2 and not fixed.admits(2) and fixed.admits(1)
+
+
+def test_polls_come_when_tasks_like_it_finished() -> None:
+    guess = DurationGuess()
+    assert guess.next_poll(age=5, scheduled=10, shortest=1) == 10  # nothing learned yet
+    guess.finished(130)
+    guess.finished(120)
+    assert guess.next_poll(age=100, scheduled=10, shortest=1) == 10
+    assert guess.next_poll(age=115, scheduled=10, shortest=1) == 5  # at 120, not at 125
+    assert guess.next_poll(age=121, scheduled=10, shortest=1) == pytest.approx(2.4)  # 2 % of 120
+    assert guess.next_poll(age=200, scheduled=10, shortest=1) == 10  # very late: back on schedule

@@ -103,6 +103,8 @@ class Engine:
         self._download_slots = asyncio.Semaphore(options.download_concurrency)
         self._folder: BatchFolder | None = None
         self.creates_sent = 0
+        self._reserved = 0
+        """Creators past the task window's check whose row is not yet `submitting`."""
         self.final_rows: list[JournalRow] = []
 
     def _spawn(self, group: set[asyncio.Task[None]], work: Coroutine[Any, Any, None]) -> None:

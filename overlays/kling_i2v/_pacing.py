@@ -110,6 +110,10 @@ class TaskWindow:
 class DurationGuess:
     """When the tasks of this batch tend to finish: the shortest of the recent durations."""
 
+    STEP = 0.02
+    """A finish is noticed within 2 % of a task's time (10 s polls would be 8 % of 2 minutes)."""
+    WATCH = 0.5
+
     def __init__(self, keep: int = 8) -> None:
         self._recent: collections.deque[float] = collections.deque(maxlen=keep)
 
@@ -121,11 +125,14 @@ class DurationGuess:
 
     def next_poll(self, age: float, scheduled: float, shortest: float) -> float:
         """Seconds until the next query of a task `age` seconds old, whose own schedule says
-        `scheduled`: earlier if tasks like it have finished by then."""
+        `scheduled`: at the time tasks like it finished, then every `STEP` of that time
+        (but not more often than `shortest`) until it is `WATCH` late, then on schedule."""
         expected = self.expected()
         if expected is None:
             return scheduled
         due = expected - age
-        if due <= 0:
-            return scheduled
-        return min(scheduled, max(due, shortest))
+        if due > 0:
+            return min(scheduled, max(due, shortest))
+        if age <= expected * (1 + self.WATCH):
+            return min(scheduled, max(shortest, expected * self.STEP))
+        return scheduled

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._decide import Outcome, decide, describe, status_of
@@ -126,21 +126,34 @@ class Runner(Engine):
     async def _creator(self) -> None:
         while self._pending and not self._stop.is_set():
             await self._wait_for_slot()
-            if self._pending:
-                await self._submit(self._pending.popleft())
+            # the slot is this creator's from the check until its row counts as submitting:
+            # other creators must not take it while this one awaits the log's fsync
+            self._reserved += 1
+            held = True
+
+            def release() -> None:
+                nonlocal held
+                if held:
+                    held = False
+                    self._reserved -= 1
+            try:
+                if self._pending:
+                    await self._submit(self._pending.popleft(), release)
+            finally:
+                release()
 
     def _busy(self) -> int:
         return self.counts[RowState.SUBMITTING] + self.counts[RowState.SUBMITTED]
 
     async def _wait_for_slot(self) -> None:
         """Until the account's task window admits one more create (see _pacing.TaskWindow)."""
-        while not self.window.admits(self._busy()):
+        while not self.window.admits(self._busy() + self._reserved):
             if self._stop.is_set():
                 raise Stopping
             self._slot.clear()
             await self._slot.wait()
 
-    async def _submit(self, key: str) -> None:
+    async def _submit(self, key: str, release: Callable[[], None]) -> None:
         folder = self._need_folder()
         journal = folder.journal
         entry = journal.get(key)
@@ -159,6 +172,7 @@ class Runner(Engine):
             # the log has the create on disk before it can cost anything
             await folder.log.write(sending_record(entry, external_task_id, self.rows[key].written))
             self._commit(journal.submitting(key, external_task_id))
+            release()
             self._hook("before-create")
             try:
                 self.creates_sent += 1
@@ -239,7 +253,6 @@ class Runner(Engine):
         task_id = entry.task_id
         born = time.monotonic()
         intervals = self._poll.intervals()
-        past_guess = False
         if entry.state is RowState.SUBMITTED:
             if not resumed:
                 await self._sleep(self._next_poll(born, next(intervals)))
@@ -283,9 +296,6 @@ class Runner(Engine):
                     self._commit(journal.failed(key, task.fail_reason or "the task failed (no reason given)",
                                                 "task"))
                     return
-                guess = self._durations.expected()
-                if not past_guess and guess is not None and time.monotonic() - born >= guess:
-                    past_guess, intervals = True, self._poll.intervals()  # late: look often again
                 await self._sleep(self._next_poll(born, next(intervals)))
         await self._fetch(key)
 
