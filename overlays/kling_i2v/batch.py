@@ -58,25 +58,23 @@ two steps; without the variable it does nothing.
 from __future__ import annotations
 
 import os
-import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from ._http import RetryPolicy
 from ._runner import KILL_AT_ENV, KILL_POINTS, Runner, Stopped
-from .batchfolder import adopt, open_folder, rebuild_journal
-from .journal import JournalRow, NewRow, RowState
+from .batchfolder import adopt, rebuild_journal
+from .journal import JournalRow, RowState
 
 if TYPE_CHECKING:
     from .client import AsyncKlingClient
     from .manifest import ManifestRow
 
 __all__ = ["KILL_AT_ENV", "KILL_POINTS", "BatchObserver", "BatchOptions", "BatchResult", "adopt",
-           "batch_client", "commit_cost", "rebuild_journal", "run_batch"]
+           "batch_client", "rebuild_journal", "run_batch"]
 
 
 @attrs.frozen
@@ -191,37 +189,3 @@ async def run_batch(
                        recovered=recovered, other_rows=others, max_running=runner.window.limit,
                        creates_sent=runner.creates_sent, limited=runner.window.limited)
 
-
-def commit_cost(rows: int, *, sample: int = 500) -> float:
-    """Seconds per journal commit in a batch of `rows` rows, as a run makes them: the SQLite
-    transaction, the run's state counts and an observer that reads them. For the benchmark
-    that shows the cost flat from 1,000 to 100,000 rows (issue 12.2). Times `sample` rows
-    going pending -> submitting -> submitted -> succeeded -> downloaded; the task log's fsync
-    is not included (one per create, the same at any size, and off the event loop)."""
-
-    class Reader:
-        def changed(self, row: JournalRow, counts: Mapping[RowState, int]) -> None:
-            sum(counts.values())
-
-        def note(self, message: str) -> None:
-            pass
-
-    with tempfile.TemporaryDirectory() as folder, open_folder(folder, None) as opened:
-        journal = opened.journal
-        journal.add(NewRow(key=f"row-{n:06d}", line=n, image="", output=f"v{n}.mp4", fields={})
-                    for n in range(rows))
-        runner = Runner([], cast(Any, None), Path(folder), BatchOptions(), Reader())
-        runner._folder = opened
-        for n in range(rows):  # as a run starts: every row read once (which warms the cache)
-            entry = journal.get(f"row-{n:06d}")
-            assert entry is not None
-            runner._states[entry.key] = entry.state
-        runner.counts[RowState.PENDING] = rows
-        keys = [f"row-{n:06d}" for n in range(0, rows, max(1, rows // sample))][:sample]
-        started = time.perf_counter()
-        for key in keys:
-            runner._commit(journal.submitting(key, f"ext-{key}"))
-            runner._commit(journal.submitted(key, f"task-{key}"))
-            runner._commit(journal.succeeded(key, f"https://cdn.example/{key}.mp4"))
-            runner._commit(journal.downloaded(key))
-        return (time.perf_counter() - started) / (4 * len(keys))

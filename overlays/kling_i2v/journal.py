@@ -162,7 +162,7 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             # 32 MiB of page cache: a 100,000-row journal stays in memory, so a commit costs
-            # the same at any size (issue 12.2; commit_cost in batch.py measures it)
+            # the same at any size (issue 12.2; benchmarks/bench_batch.py measures it)
             self._db.execute("PRAGMA cache_size=-32768")
             self._db.executescript(_SCHEMA)
             columns = {name for (_, name, *_) in self._db.execute("PRAGMA table_info(rows)")}
