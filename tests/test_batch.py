@@ -396,7 +396,9 @@ def journal_states(out: Path) -> collections.Counter[str]:
 )
 def test_kill_at_a_named_point_then_resume(gw: FakeGateway, images: Path, capsys, point: str,
                                            ambiguous_tasks: int | None) -> None:
-    manifest = write_manifest(images, 6)
+    # tasks long enough that every create is answered before the first download: a kill
+    # after a download then never lands mid-create (which would rightly leave a row ambiguous)
+    manifest = write_manifest(images, 6, seconds=60 if point.startswith("after-download") else None)
     out = images.parent / "v"
     # one create at a time: exactly one row is in doubt when the process dies mid-create
     process = spawn(gw, manifest, out, "--concurrency", "1", kill_at=point)
