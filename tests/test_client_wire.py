@@ -18,12 +18,14 @@ import pytest
 from kling_i2v import (
     AmbiguousCreateError,
     APIConnectionError,
+    APIError,
     APIResponseError,
     APITimeoutError,
     AsyncKlingClient,
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    InsufficientBalanceError,
     KlingClient,
     NotFoundError,
     PermissionDeniedError,
@@ -33,6 +35,7 @@ from kling_i2v import (
     ServerError,
     TaskNotFoundError,
     TaskStatus,
+    UpstreamBadRequestError,
 )
 from kling_i2v.testing import AsyncSimulatedClock, SimulatedClock
 
@@ -134,7 +137,7 @@ def test_task_ids_are_quoted_into_the_path(server: ScriptedServer, client: Kling
         (gateway_error(401, "invalid_api_key", "invalid token"), AuthenticationError, "invalid_api_key", "invalid token"),
         (gateway_error(403, "forbidden", "model not allowed"), PermissionDeniedError, "forbidden", "model not allowed"),
         (gateway_error(404, "not_found", "no route"), NotFoundError, "not_found", "no route"),
-        (task_error(400, "task_failed", "upstream: image too small"), BadRequestError, "task_failed", "upstream: image too small"),
+        (task_error(400, "task_failed", "upstream: image too small"), UpstreamBadRequestError, "task_failed", "upstream: image too small"),
         (task_error(400, "invalid_request", "bad body"), BadRequestError, "invalid_request", "bad body"),
         (task_error(500, "internal", "boom"), ServerError, "internal", "boom"),
         (Reply(500, "<html><body>Internal Server Error</body></html>", {"Content-Type": "text/html"}), ServerError, None, "Internal Server Error"),
@@ -145,15 +148,36 @@ def test_task_ids_are_quoted_into_the_path(server: ScriptedServer, client: Kling
 def test_error_shapes_become_typed_errors(
     server: ScriptedServer, reply: Reply, error: type[Exception], code: str | None, message: str
 ) -> None:
+    # a query: its errors are raised as they are (a create's may become ambiguous)
     server.script(reply)
     with KlingClient(TOKEN, base_url=server.base_url, max_retries=0) as client:
         with pytest.raises(error) as info:
-            client.create(image=URL_IMAGE, prompt="p")
+            client.get("1")
     exc: Any = info.value
     assert exc.status_code == reply.status
     assert getattr(exc, "code", None) == code
     assert message in str(exc)
-    assert exc.external_task_id == server.seen[0].json()["external_task_id"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (gateway_error(401, "invalid_api_key", "invalid token"), AuthenticationError),
+        (gateway_error(403, "forbidden", "model not allowed"), PermissionDeniedError),
+        (task_error(403, "insufficient_user_quota", "quota"), InsufficientBalanceError),
+        (task_error(400, "task_failed", "upstream: image too small"), UpstreamBadRequestError),
+        (task_error(400, "invalid_request", "bad body"), BadRequestError),
+    ],
+)
+def test_create_refused_by_the_gateway_raises_its_error_with_the_external_id(
+    server: ScriptedServer, reply: Reply, error: type[Exception]
+) -> None:
+    server.script(reply)
+    with KlingClient(TOKEN, base_url=server.base_url, max_retries=0) as client:
+        with pytest.raises(error) as info:
+            client.create(image=URL_IMAGE, prompt="p")
+    assert not isinstance(info.value, AmbiguousCreateError)
+    assert info.value.external_task_id == server.seen[0].json()["external_task_id"]  # type: ignore[attr-defined]
 
 
 def test_unknown_task_is_task_not_found(server: ScriptedServer, client: KlingClient) -> None:
@@ -285,7 +309,12 @@ def test_retries_are_logged_at_info_without_the_token(
 
 @pytest.mark.parametrize(
     "first",
-    [gateway_error(429, "rate_limited"), gateway_error(503, "model_not_found", "no available channel")],
+    [
+        gateway_error(429, "rate_limited"),
+        gateway_error(503, "model_not_found", "no available channel"),
+        task_error(500, "do_request_failed", "dial tcp: i/o timeout"),
+        task_error(500, "internal"),  # any task-shaped 500: the gateway refunded it
+    ],
 )
 def test_create_retries_only_when_nothing_was_created(
     server: ScriptedServer, client: KlingClient, first: Reply
@@ -301,21 +330,25 @@ def test_create_retries_only_when_nothing_was_created(
 @pytest.mark.parametrize(
     "first",
     [
-        task_error(503, "upstream_unavailable"),
+        task_error(503, "upstream_unavailable"),  # a 503 in the task shape is not in the table
         Reply(503, "<html>busy</html>", {"Content-Type": "text/html"}),
         Reply(502, "<html>bad gateway</html>", {"Content-Type": "text/html"}),
         task_error(504, "timeout"),
-        task_error(500, "internal"),
+        Reply(500, {"code": "internal", "message": "x"}, {"Content-Type": "text/plain"}),
+        Reply(302, "", {"Location": "https://login.example/"}),
+        Reply(200, "<html>anyfast</html>", {"Content-Type": "text/html"}),
+        Reply(404, "<html>not found</html>", {"Content-Type": "text/html"}),
     ],
 )
 def test_create_is_not_retried_after_an_answer_that_may_hide_a_task(
     server: ScriptedServer, client: KlingClient, first: Reply
 ) -> None:
     server.script(first, Reply(200, CREATED))
-    with pytest.raises(ServerError) as info:
+    with pytest.raises(AmbiguousCreateError) as info:
         client.create(image=URL_IMAGE, prompt="p", external_task_id="ext-9")
     assert len(server.seen) == 1
     assert info.value.external_task_id == "ext-9"
+    assert isinstance(info.value.__cause__, APIError)  # what was seen, for the curious
 
 
 def test_create_reset_after_sending_is_ambiguous_and_not_retried(

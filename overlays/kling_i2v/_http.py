@@ -1,10 +1,8 @@
-"""What the sync and async clients share about HTTP: the token, reading answers, and
-deciding whether a failure may be retried.
+"""What the sync and async clients share about HTTP: the token, reading answers into
+tasks or errors, and the retry schedule.
 
-Creating a task costs money, so the create call is retried only when the request
-certainly created nothing: the connection was never made, the gateway said 429, or
-it answered 503 in its own routing-error shape (no channel was chosen). Everything
-else after the body may have been sent raises AmbiguousCreateError instead.
+Whether a failure is retried, and whether a create that failed may have made a task, is
+not decided here: `outcomes.classify` is the one rule for both clients and the batch.
 """
 
 from __future__ import annotations
@@ -15,11 +13,12 @@ import json
 import logging
 import random
 import time
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 import attrs
 import httpx
 
+from ._text import clean
 from .errors import (
     AmbiguousCreateError,
     APIConnectionError,
@@ -30,28 +29,32 @@ from .errors import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    InsufficientBalanceError,
     KlingError,
+    NotAGatewayError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
     TaskNotFoundError,
+    UpstreamBadRequestError,
+    UpstreamError,
+    UpstreamRateLimitError,
+    UpstreamServerError,
     shorten,
 )
+from .outcomes import Operation, classify
 
 __all__ = ["DEFAULT_TIMEOUT", "Operation", "RetryPolicy"]
 
 log = logging.getLogger("kling_i2v")
 
-_E = TypeVar("_E", bound=BaseException)
 
-Operation = Literal["create", "query", "download"]
 
 # connect short (a dead host is found fast), read/write generous: a 10 MB image upload
 # on a slow link and a busy gateway both take a while.
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 
-_RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 _REQUEST_ID_HEADERS = ("x-request-id", "x-oneapi-request-id", "request-id", "x-trace-id")
 
 
@@ -76,13 +79,8 @@ class RetryPolicy:
 
 
 def is_retryable(error: BaseException, operation: Operation) -> bool:
-    if isinstance(error, APIStatusError):
-        if operation != "create":
-            return error.status_code in _RETRYABLE_STATUS
-        return error.status_code == 429 or (error.status_code == 503 and error.shape == "gateway")
-    if isinstance(error, APIConnectionError):
-        return operation != "create" or not error.request_sent
-    return False
+    """Whether the client's own retry loop sends again: `outcomes.classify` decides."""
+    return classify(operation, error).retried_by_client
 
 
 def log_retry(operation: Operation, attempt: int, policy: RetryPolicy, error: BaseException,
@@ -134,17 +132,6 @@ class BearerAuth(httpx.Auth):
     def __repr__(self) -> str:
         return "BearerAuth(token='***')"
 
-    def scrub(self, error: _E) -> _E:
-        """`error` with the token blanked wherever the server put it: some gateways quote
-        the key they refuse ("Incorrect API key provided: sk-...")."""
-        token = self.__token
-        for name in ("message", "body"):
-            value = getattr(error, name, None)
-            if isinstance(value, str) and token in value:
-                setattr(error, name, value.replace(token, "***"))
-        error.args = tuple(a.replace(token, "***") if isinstance(a, str) else a for a in error.args)
-        return error
-
 
 def check_secure(url: httpx.URL) -> None:
     if url.scheme != "https" and not is_loopback(url.host):
@@ -154,24 +141,18 @@ def check_secure(url: httpx.URL) -> None:
         )
 
 
-# --------------------------------------------------------------------- answers
+# --------------------------------------------------------------------- failures
 
 
-def transport_error(
-    error: httpx.RequestError, operation: Operation, external_task_id: str | None
-) -> APIError:
-    """Our error for an httpx transport failure; for a create, ambiguous unless the
-    request certainly never left."""
+def transport_error(error: httpx.RequestError, external_task_id: str | None) -> APIError:
+    """Our error for an httpx transport failure. `request_sent` is False only when the
+    request certainly never left (no connection was made); whether that makes a create
+    ambiguous is for `outcomes.classify` to say."""
     never_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-    what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    # httpx's texts quote hosts and URLs, never headers; cleaned all the same
+    what = clean(f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)
     result: APIError
-    if operation == "create" and not never_sent:
-        result = AmbiguousCreateError(
-            f"the create request was sent but no answer came back ({what}); "
-            "the task may exist",
-            external_task_id=external_task_id,
-        )
-    elif isinstance(error, httpx.TimeoutException):
+    if isinstance(error, httpx.TimeoutException):
         result = APITimeoutError(f"timed out talking to the gateway ({what})", request_sent=not never_sent)
     else:
         result = APIConnectionError(f"connection to the gateway failed ({what})", request_sent=not never_sent)
@@ -179,38 +160,140 @@ def transport_error(
     return result
 
 
-def json_body(response: httpx.Response) -> Any:
-    """The parsed JSON body, or APIResponseError naming what came instead."""
-    try:
-        return json.loads(response.content)
-    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
-        raise APIResponseError(
-            f"HTTP {response.status_code}: the body is not valid JSON ({type(exc).__name__}: "
-            f"{shorten(str(exc), 80)}; content type "
-            f"{response.headers.get('content-type', 'none')}): {_snippet(response)}",
+def ambiguous(error: BaseException, external_task_id: str | None) -> AmbiguousCreateError:
+    """The error a create raises when `classify` found its outcome ambiguous."""
+    if isinstance(error, AmbiguousCreateError):
+        return error
+    if isinstance(error, APIConnectionError):
+        what = f"the create request was sent but no answer came back ({error.message})"
+    elif isinstance(error, KlingError):
+        what = f"the create request was sent but the answer does not say whether a task was made ({error})"
+    else:
+        what = f"the create request may have been sent when an unexpected error occurred ({type(error).__name__})"
+    return AmbiguousCreateError(f"{what}; the task may exist", external_task_id=external_task_id)
+
+
+# --------------------------------------------------------------------- answers
+
+
+class Reader:
+    """Turns answers into tasks or errors. Every piece of server text it puts into an
+    error goes through `_text.clean` first: the token, escape sequences and control
+    characters are gone before anything can be raised, logged or stored."""
+
+    __slots__ = ("_secrets", "base_url")
+
+    def __init__(self, base_url: str, secrets: tuple[str, ...]) -> None:
+        self.base_url = base_url
+        self._secrets = secrets
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
+
+    def __repr__(self) -> str:
+        return f"Reader(base_url={self.base_url!r})"
+
+    def clean(self, text: str) -> str:
+        return clean(text, secrets=self._secrets)
+
+    def snippet(self, response: httpx.Response) -> str:
+        """The start of the body as one line of clean text, for messages; built from a
+        bounded prefix, so a 64 MB page costs no more than a short one."""
+        try:
+            raw = response.content[:_SNIPPET_BYTES * 4]
+        except httpx.ResponseNotRead:
+            return "<unread body>"
+        charset = response.charset_encoding or "utf-8"
+        try:
+            text = raw.decode(charset, "replace")
+        except LookupError:
+            text = raw.decode("utf-8", "replace")
+        text = " ".join(self.clean(text).split())
+        if not text:
+            return "<empty body>"
+        cut = len(text) > _SNIPPET_CHARS or len(response.content) > len(raw)
+        return text[:_SNIPPET_CHARS] + ("…" if cut else "")
+
+    def json(self, response: httpx.Response) -> Any:
+        """The parsed JSON body, or an error naming what came instead: NotAGatewayError
+        for a web page (gf Routes: unknown routes answer 200 text/html), APIResponseError
+        for anything else that is not JSON."""
+        content_type = response.headers.get("content-type", "")
+        looks_html = "html" in content_type.lower() or response.content[:64].lstrip()[:1] == b"<"
+        if looks_html:
+            raise self.not_a_gateway(response)
+        try:
+            return json.loads(response.content)
+        except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
+            # `from None`: a JSONDecodeError holds the whole document, token included
+            raise APIResponseError(
+                f"HTTP {response.status_code}: the body is not valid JSON ({type(exc).__name__}: "
+                f"{shorten(self.clean(str(exc)), 80)}; content type {self.clean(content_type) or 'none'}): "
+                f"{self.snippet(response)}",
+                status_code=response.status_code,
+                body=self.snippet(response),
+            ) from None
+
+    def not_a_gateway(self, response: httpx.Response) -> NotAGatewayError:
+        return NotAGatewayError(
             status_code=response.status_code,
-            body=_snippet(response),
-        ) from exc
+            content_type=self.clean(response.headers.get("content-type", ""))[:80],
+            base_url=self.base_url,
+            body=self.snippet(response),
+        )
+
+    def malformed(self, response: httpx.Response, what: str, error: BaseException) -> APIResponseError:
+        return APIResponseError(
+            f"HTTP {response.status_code}: the gateway's answer is not a valid {what} "
+            f"({type(error).__name__}: {shorten(self.clean(str(error)), 120)}): {self.snippet(response)}",
+            status_code=response.status_code,
+            body=self.snippet(response),
+        )
+
+    def status_error(self, response: httpx.Response, external_task_id: str | None = None) -> APIError:
+        """The error for a non-2xx answer, read from either gateway error shape."""
+        status = response.status_code
+        shape, code, error_type, message, request_id = _error_fields(response.content)
+        message = self.clean(message) if message else ""
+        code = self.clean(code)[:80] if code else None
+        error_type = self.clean(error_type)[:80] if error_type else None
+        for header in _REQUEST_ID_HEADERS:
+            if request_id is None and header in response.headers:
+                request_id = response.headers[header]
+        request_id = self.clean(request_id)[:120] if request_id else None
+        body = self.snippet(response)
+        if shape == "other":
+            message = f"{self.clean(response.reason_phrase or 'error')}: {body}"
+
+        result: APIError
+        if status < 400:
+            where = response.headers.get("location")
+            to = f" to {shorten(self.clean(where), 120)}" if where else ""
+            result = APIResponseError(
+                f"HTTP {status}: unexpected answer{to} (redirects are not followed, so the "
+                f"token stays with {self.base_url}): {body}",
+                status_code=status,
+            )
+        else:
+            cls = _status_class(status, code, shape)
+            result = cls(
+                message or (response.reason_phrase or "error"),
+                status_code=status,
+                code=code,
+                error_type=error_type,
+                request_id=request_id,
+                body=body,
+                retry_after=retry_after(response.headers.get("retry-after")),
+                shape=shape,
+                json_declared="json" in response.headers.get("content-type", "").lower(),
+            )
+        result.external_task_id = external_task_id
+        return result
 
 
-def malformed(response: httpx.Response, what: str, error: BaseException) -> APIResponseError:
-    return APIResponseError(
-        f"HTTP {response.status_code}: the gateway's answer is not a valid {what} "
-        f"({type(error).__name__}: {shorten(str(error), 120)}): {_snippet(response)}",
-        status_code=response.status_code,
-        body=_snippet(response),
-    )
-
-
-def _snippet(response: httpx.Response) -> str:
-    try:
-        text = response.text
-    # UnicodeError, not only UnicodeDecodeError: a utf-16 charset on a body without a BOM
-    except (httpx.ResponseNotRead, UnicodeError, LookupError):
-        return "<unreadable body>"
-    text = " ".join(text.split())
-    return text[:200] + ("…" if len(text) > 200 else "") if text else "<empty body>"
-
+_SNIPPET_CHARS = 200
+_SNIPPET_BYTES = 1024
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
@@ -219,64 +302,55 @@ _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     404: NotFoundError,
     429: RateLimitError,
 }
+# gf Errors: the codes with which the gateway passes the upstream's answer on.
+_UPSTREAM_CODES = frozenset({"fail_to_fetch_task", "do_request_failed", "task_failed"})
+# gf Errors: "insufficient account balance | 403 | insufficient_user_quota (O: quota_not_enough)"
+_BALANCE_CODES = frozenset({"insufficient_user_quota", "quota_not_enough"})
 
 
-def status_error(response: httpx.Response, external_task_id: str | None = None) -> APIError:
-    """The error for a non-2xx answer, read from either gateway error shape."""
+def _status_class(status: int, code: str | None, shape: str) -> type[APIStatusError]:
+    if shape != "other" and code in _BALANCE_CODES:
+        return InsufficientBalanceError
+    if shape != "other" and code in _UPSTREAM_CODES:
+        if status == 400:
+            return UpstreamBadRequestError
+        if status == 429:
+            return UpstreamRateLimitError
+        return UpstreamServerError if status >= 500 else UpstreamError
+    if status == 400 and code == "task_not_exist":
+        return TaskNotFoundError
+    return _STATUS_CLASSES.get(status, ServerError if status >= 500 else APIStatusError)
+
+
+def _error_fields(content: bytes) -> tuple[str, str | None, str | None, str, str | None]:
+    """(shape, code, type, message, request_id) from either gateway error shape
+    (gf Errors: `{"error": {"message", "type", "code"}}` or `{"code", "message", "data"}`);
+    shape "other" when the body is neither."""
     from kling_i2v_api.models import GatewayErrorBody, TaskErrorBody
     from kling_i2v_api.types import Unset
 
-    status = response.status_code
-    message = f"{response.reason_phrase or 'error'}: {_snippet(response)}"
-    code: str | None = None
-    error_type: str | None = None
-    request_id: str | None = None
-    shape = "other"
     try:
-        data = json.loads(response.content)
+        data = json.loads(content)
     except (ValueError, RecursionError):
-        data = None
-    if isinstance(data, dict):
-        try:
-            if isinstance(data.get("error"), dict):
-                gateway = GatewayErrorBody.from_dict(data).error
-                message = gateway.message
-                code = None if isinstance(gateway.code, Unset) or gateway.code is None else str(gateway.code)
-                error_type = None if isinstance(gateway.type_, Unset) else gateway.type_
-                shape = "gateway"
-            elif "code" in data:
-                task = TaskErrorBody.from_dict(data)
-                code = task.code
-                message = "" if isinstance(task.message, Unset) else task.message
-                shape = "task"
-        except (KeyError, TypeError, ValueError, AttributeError):
-            pass  # a body in neither shape: keep the generic message
-        if isinstance(data.get("request_id"), str):
-            request_id = data["request_id"]
-    for header in _REQUEST_ID_HEADERS:
-        if request_id is None and header in response.headers:
-            request_id = response.headers[header]
-
-    if status < 400:
-        result: APIError = APIResponseError(
-            f"HTTP {status}: unexpected answer: {_snippet(response)}", status_code=status
-        )
-    else:
-        cls = _STATUS_CLASSES.get(status, ServerError if status >= 500 else APIStatusError)
-        if cls is BadRequestError and code == "task_not_exist":
-            cls = TaskNotFoundError
-        result = cls(
-            str(message) if message else (response.reason_phrase or "error"),
-            status_code=status,
-            code=code,
-            error_type=error_type,
-            request_id=request_id,
-            body=_snippet(response),
-            retry_after=retry_after(response.headers.get("retry-after")),
-            shape=shape,
-        )
-    result.external_task_id = external_task_id
-    return result
+        return "other", None, None, "", None
+    if not isinstance(data, dict):
+        return "other", None, None, "", None
+    request_id = data.get("request_id") if isinstance(data.get("request_id"), str) else None
+    try:
+        if isinstance(data.get("error"), dict):
+            gateway = GatewayErrorBody.from_dict(data).error
+            if not isinstance(gateway.message, str):
+                raise TypeError("message")
+            code = None if isinstance(gateway.code, Unset) or gateway.code is None else str(gateway.code)
+            kind = None if isinstance(gateway.type_, Unset) else str(gateway.type_)
+            return "gateway", code, kind, gateway.message, request_id
+        if isinstance(data.get("code"), str):
+            task = TaskErrorBody.from_dict(data)
+            message = "" if isinstance(task.message, Unset) else str(task.message)
+            return "task", task.code, None, message, request_id
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
+    return "other", None, None, "", request_id
 
 
 def retry_after(value: str | None) -> float | None:
@@ -287,7 +361,7 @@ def retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    import email.utils  # noqa: PLC0415  (rare, and ~10 ms of every import)
+    import email.utils
 
     try:
         when = email.utils.parsedate_to_datetime(value)

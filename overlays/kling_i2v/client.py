@@ -22,7 +22,8 @@ import httpx
 
 from . import _http
 from ._http import DEFAULT_TIMEOUT, BearerAuth, Operation, RetryPolicy, check_secure
-from .errors import AmbiguousCreateError, APIResponseError, ConfigurationError, KlingError
+from .errors import APIResponseError, ConfigurationError, KlingError
+from .outcomes import Outcome, classify
 from .polling import AsyncClock, Clock, PollPolicy, SystemAsyncClock, SystemClock, Waiter
 from .body import for_async, streamed
 from .requests import CreateFields, RequestBody, build_request_body
@@ -77,6 +78,7 @@ class _ClientCore:
         check_secure(url)
         self.base_url = url
         self.auth = BearerAuth(token.strip(), url)
+        self.reader = _http.Reader(str(url), (token.strip(),))
         retry = retry or RetryPolicy()
         self.retry = retry if max_retries is None else attrs.evolve(retry, max_retries=max_retries)
         self.poll = poll or PollPolicy()
@@ -135,43 +137,52 @@ class _ClientCore:
 
     # ------------------------------------------------------------------ answers
 
-    def read_created(self, response: httpx.Response, external_task_id: str | None) -> Task:
+    def read_created(self, response: httpx.Response, request: _Request) -> Task:
         from kling_i2v_api.models import VideoTask
 
         try:
-            created = VideoTask.from_dict(_http.json_body(response))
-            return Task.from_created(created, external_task_id=external_task_id)
-        except (APIResponseError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            # HTTP 200 means the gateway accepted (and will bill) the task: losing the
-            # id is the ambiguous case, not a plain bad answer.
-            error = AmbiguousCreateError(
-                f"the gateway accepted the create but its answer is unreadable ({exc})",
-                external_task_id=external_task_id,
-            )
-            error.external_task_id = external_task_id
-            raise self.auth.scrub(error) from exc
+            try:
+                created = VideoTask.from_dict(self.reader.json(response))
+                return Task.from_created(created, external_task_id=request.external_task_id,
+                                         secrets=self.reader.secrets)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise self.reader.malformed(response, "create answer", exc) from None
+        except APIResponseError as error:
+            # HTTP 200 means the gateway accepted (and will bill) the task: an answer
+            # without a readable id is for outcomes.classify to judge (ambiguous)
+            error.external_task_id = request.external_task_id
+            raise self.final(error, request)  # noqa: B904 - final() sets the cause
 
     def read_query(self, response: httpx.Response) -> Task:
         from kling_i2v_api.models import TaskQueryResponse
 
+        data = self.reader.json(response)
         try:
-            data = _http.json_body(response)
-            try:
-                return Task.from_query(TaskQueryResponse.from_dict(data))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise _http.malformed(response, "task query answer", exc) from exc
-        except APIResponseError as error:
-            self.auth.scrub(error)
-            raise
+            return Task.from_query(TaskQueryResponse.from_dict(data), secrets=self.reader.secrets)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # `from None`: the cause's text may quote the server's values
+            raise self.reader.malformed(response, "task query answer", exc) from None
 
     def checked(self, response: httpx.Response, request: _Request) -> httpx.Response:
         if not 200 <= response.status_code < 300:
-            raise self.auth.scrub(_http.status_error(response, request.external_task_id))
+            raise self.reader.status_error(response, request.external_task_id)
         return response
 
     @staticmethod
     def transport_error(exc: httpx.RequestError, request: _Request) -> KlingError:
-        return _http.transport_error(exc, request.operation, request.external_task_id)
+        return _http.transport_error(exc, request.external_task_id)
+
+    @staticmethod
+    def final(error: BaseException, request: _Request) -> BaseException:
+        """The exception a call raises for `error`: an AmbiguousCreateError (caused by
+        `error`) when outcomes.classify finds a create's outcome ambiguous, else `error`."""
+        if request.operation != "create" or classify("create", error) is not Outcome.AMBIGUOUS:
+            return error
+        wrapped = _http.ambiguous(error, request.external_task_id)
+        if wrapped is not error:
+            wrapped.__cause__ = error
+            wrapped.__suppress_context__ = True
+        return wrapped
 
     def retrying(self, operation: Operation, sleep: Callable[[float], Any]) -> tenacity.Retrying:
         import tenacity  # noqa: PLC0415  (only once a retry is due: it is a slow import)
@@ -374,7 +385,7 @@ class KlingClient(_ClientBase):
         the answer is lost (AmbiguousCreateError carries it)."""
         request_ = self._core.create_request(request, fields)
         response = self._send(request_)
-        return self._core.read_created(response, request_.external_task_id)
+        return self._core.read_created(response, request_)
 
     def get(self, task: TaskOrId) -> Task:
         """The task's current state."""
@@ -429,7 +440,7 @@ class KlingClient(_ClientBase):
             return self._send_once(request)
         except Exception as error:
             if not _http.is_retryable(error, request.operation):
-                raise
+                raise self._core.final(error, request)  # noqa: B904 - final() sets the cause
             first: Exception | None = error
 
         def attempt() -> httpx.Response:
@@ -440,7 +451,10 @@ class KlingClient(_ClientBase):
             return self._send_once(request)
 
         retrying = self._core.retrying(request.operation, self._clock.sleep)
-        response: httpx.Response = retrying(attempt)
+        try:
+            response: httpx.Response = retrying(attempt)
+        except Exception as error:
+            raise self._core.final(error, request)  # noqa: B904
         return response
 
     def _send_once(self, request: _Request) -> httpx.Response:
@@ -507,7 +521,7 @@ class AsyncKlingClient(_ClientBase):
         """See KlingClient.create."""
         request_ = self._core.create_request(request, fields)
         response = await self._send(request_)
-        return self._core.read_created(response, request_.external_task_id)
+        return self._core.read_created(response, request_)
 
     async def get(self, task: TaskOrId) -> Task:
         """See KlingClient.get."""
@@ -555,7 +569,7 @@ class AsyncKlingClient(_ClientBase):
             return await self._send_once(request)
         except Exception as error:
             if not _http.is_retryable(error, request.operation):
-                raise
+                raise self._core.final(error, request)  # noqa: B904 - final() sets the cause
             first: Exception | None = error
 
         async def attempt() -> httpx.Response:
@@ -566,7 +580,10 @@ class AsyncKlingClient(_ClientBase):
             return await self._send_once(request)
 
         retrying = self._core.async_retrying(request.operation, self._clock.sleep)
-        response: httpx.Response = await retrying(attempt)
+        try:
+            response: httpx.Response = await retrying(attempt)
+        except Exception as error:
+            raise self._core.final(error, request)  # noqa: B904
         return response
 
     async def _send_once(self, request: _Request) -> httpx.Response:

@@ -4,24 +4,37 @@
     ├── ConfigurationError            no token, or a base URL that would leak it
     ├── RequestValidationError        the request breaks openapi.yaml; nothing was sent
     ├── ImageError                    a local image breaks the upstream image rules
+    ├── ManifestError                 a batch manifest (or folder) cannot be run
+    ├── JournalError                  a batch journal is locked, foreign or unusable
     ├── APIError                      something went wrong talking to the gateway
     │   ├── APIConnectionError        no usable answer (refused, reset, DNS, TLS)
     │   │   └── APITimeoutError
+    │   │       └── DeadlineExceededError   the whole call ran past its deadline
     │   ├── AmbiguousCreateError      a create was sent but its outcome is unknown
     │   ├── APIResponseError          an answer that is not what the spec says
-    │   └── APIStatusError            an HTTP error status, from either gateway error shape
-    │       ├── BadRequestError           400
-    │       │   └── TaskNotFoundError     400 task_not_exist
-    │       ├── AuthenticationError       401
-    │       ├── PermissionDeniedError     403
-    │       ├── NotFoundError             404
-    │       ├── RateLimitError            429
-    │       └── ServerError               5xx
+    │   │   ├── NotAGatewayError          an HTML (or other) page: wrong base URL or path
+    │   │   └── ResponseTooLargeError     an answer past the size cap
+    │   ├── APIStatusError            an HTTP error status, from either gateway error shape
+    │   │   ├── BadRequestError           400
+    │   │   │   └── TaskNotFoundError     400 task_not_exist
+    │   │   ├── AuthenticationError       401
+    │   │   ├── PermissionDeniedError     403
+    │   │   │   └── InsufficientBalanceError  403 insufficient_user_quota / quota_not_enough
+    │   │   ├── NotFoundError             404
+    │   │   ├── RateLimitError            429
+    │   │   ├── ServerError               5xx
+    │   │   └── UpstreamError             Kling's own answer passed through by the gateway
+    │   │       ├── UpstreamBadRequestError   (also a BadRequestError)
+    │   │       ├── UpstreamRateLimitError    (also a RateLimitError)
+    │   │       └── UpstreamServerError       (also a ServerError)
+    │   └── DownloadError             a video download that fails verification
     ├── TaskFailedError               the task ended in failure
     └── WaitTimeoutError              wait() gave up before the task finished
 
-No message, str() or repr() here ever contains the API token: error texts are built
-from response bodies and request fields only, and values are shortened.
+No message, str() or repr() here ever contains the API token: server text is passed
+through `_text.clean` (token, escape sequences and control characters removed) before
+it reaches an error, and values are shortened. What each error means for "may I send
+this again?" is decided in one place, `outcomes.classify`.
 """
 
 from __future__ import annotations
@@ -46,15 +59,26 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "DeadlineExceededError",
+    "DownloadError",
     "ImageError",
+    "InsufficientBalanceError",
+    "JournalError",
     "KlingError",
+    "ManifestError",
+    "NotAGatewayError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestValidationError",
+    "ResponseTooLargeError",
     "ServerError",
     "TaskFailedError",
     "TaskNotFoundError",
+    "UpstreamBadRequestError",
+    "UpstreamError",
+    "UpstreamRateLimitError",
+    "UpstreamServerError",
     "Violation",
     "WaitTimeoutError",
     "shorten",
@@ -139,6 +163,27 @@ class ImageError(KlingError, ValueError):
         super().__init__(f"{source}: {rule} (got {value})")
 
 
+_MAX_PROBLEMS = 20
+
+
+class ManifestError(KlingError, ValueError):
+    """The manifest (or folder) cannot be run: every problem found, with where it is."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        shown = list(self.problems[:_MAX_PROBLEMS])
+        if len(self.problems) > _MAX_PROBLEMS:
+            shown.append(f"... and {len(self.problems) - _MAX_PROBLEMS} more")
+        count = len(self.problems)
+        lines = "".join(f"\n  {p}" for p in shown)
+        super().__init__(f"{source}: {count} problem{'s' if count != 1 else ''}:{lines}")
+
+
+class JournalError(KlingError):
+    """The journal cannot be used: locked by another run, missing, damaged, or foreign."""
+
+
 # --------------------------------------------------------------------- transport
 
 
@@ -172,6 +217,22 @@ class APITimeoutError(APIConnectionError):
     """The gateway did not answer in time."""
 
 
+class DeadlineExceededError(APITimeoutError):
+    """The whole call (every attempt, every read, every retry wait) ran past its deadline.
+
+    httpx's timeouts bound each single read; a server that sends one byte a second never
+    trips them. The deadline bounds the call as a whole."""
+
+    def __init__(self, operation: str, deadline: float, *, request_sent: bool = True) -> None:
+        self.operation = operation
+        self.deadline = deadline
+        super().__init__(
+            f"the {operation} call did not finish within its deadline of {deadline:g}s "
+            "(the server answered too slowly, or retries used up the time)",
+            request_sent=request_sent,
+        )
+
+
 class AmbiguousCreateError(APIError):
     """A create request was sent and may have been accepted, but no answer came back.
 
@@ -193,6 +254,50 @@ class APIResponseError(APIError):
         super().__init__(message)
 
 
+class NotAGatewayError(APIResponseError):
+    """An answer that is not the gateway's JSON at all, typically an HTML page.
+
+    new-api answers unknown routes with its web UI, HTTP 200 text/html
+    (gateway-facts.md, "Routes": router/web-router.go NoRoute), so a wrong base URL or
+    path shows up as a web page, not as a 404."""
+
+    def __init__(self, *, status_code: int, content_type: str, base_url: str, body: str = "") -> None:
+        self.content_type = content_type
+        self.base_url = base_url
+        super().__init__(
+            f"HTTP {status_code}: the answer is a {content_type or 'untyped'} page, not the "
+            f"gateway's JSON: check the base URL ({base_url}) and that it points at the API, "
+            f"not the web site or a proxy: {body or '<empty body>'}",
+            status_code=status_code,
+            body=body,
+        )
+
+
+class ResponseTooLargeError(APIResponseError):
+    """An answer larger than the client's cap (after decompression); it was not read."""
+
+    def __init__(self, *, status_code: int, limit: int, what: str = "answer") -> None:
+        self.limit = limit
+        super().__init__(
+            f"HTTP {status_code}: the {what} is larger than {limit:,} bytes; reading stopped "
+            f"there (raise max_response_bytes if such answers are expected)",
+            status_code=status_code,
+        )
+
+
+class DownloadError(APIError):
+    """A video download that fails verification: an empty, cut, oversized or non-video
+    body. Nothing is left under the target file name.
+
+    `retryable` is True when the same URL may well work on the next try (a cut body), and
+    False when the server sent something that is not a video."""
+
+    def __init__(self, message: str, *, url: str, retryable: bool = False) -> None:
+        self.url = url
+        self.retryable = retryable
+        super().__init__(f"download from {url} failed: {message}")
+
+
 class APIStatusError(APIError):
     """An HTTP error status. `code`, `message` and `request_id` come from either gateway
     error shape: `{"error": {"message", "type", "code"}}` or `{"code", "message", "data"}`."""
@@ -210,6 +315,7 @@ class APIStatusError(APIError):
         body: str = "",
         retry_after: float | None = None,
         shape: str = "other",
+        json_declared: bool = False,
     ) -> None:
         self.status_code = status_code
         self.code = code
@@ -219,6 +325,8 @@ class APIStatusError(APIError):
         self.retry_after = retry_after
         self.shape = shape
         """`gateway` ({"error": ...}, routing and auth), `task` ({"code", "message"}) or `other`."""
+        self.json_declared = json_declared
+        """Whether the answer said it was JSON (Content-Type), as the gateway's always do."""
         detail = f" [{code}]" if code else ""
         rid = f" (request id {request_id})" if request_id else ""
         super().__init__(f"HTTP {status_code}{detail}: {message}{rid}")
@@ -241,6 +349,19 @@ class PermissionDeniedError(APIStatusError):
     """403: the token may not use this model or route."""
 
 
+class InsufficientBalanceError(PermissionDeniedError):
+    """403 `insufficient_user_quota` (older new-api: `quota_not_enough`): the account has
+    too little balance. The gateway checks the balance before it creates anything, so
+    nothing was created and nothing charged (gateway-facts.md, "Errors" and "Billing")."""
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(
+            "the account balance is too low for this request: top up the anyfast.ai "
+            f"balance and send it again (nothing was created or charged): {message}",
+            **kwargs,
+        )
+
+
 class NotFoundError(APIStatusError):
     """404: unknown route or resource."""
 
@@ -251,6 +372,42 @@ class RateLimitError(APIStatusError):
 
 class ServerError(APIStatusError):
     """5xx: the gateway or the upstream failed."""
+
+
+_UPSTREAM_WORDS = {
+    "do_request_failed": "the gateway could not reach the upstream video service (Kling)",
+    "task_failed": "the upstream video service (Kling) refused the task",
+}
+
+
+class UpstreamError(APIStatusError):
+    """The gateway passing through the upstream's (Kling's) answer: `fail_to_fetch_task`
+    (Kling answered non-200; its status and raw body are passed on), `do_request_failed`
+    (Kling could not be reached), `task_failed` (Kling answered 200 with a non-zero code).
+    See gateway-facts.md, "Errors". A 401 or 404 here is Kling's, about the gateway's own
+    upstream account: it does not mean the user's API token is wrong."""
+
+    def __init__(self, message: str, *, status_code: int, code: str | None = None,
+                 **kwargs: Any) -> None:
+        words = _UPSTREAM_WORDS.get(
+            code or "",
+            f"the upstream video service (Kling) answered HTTP {status_code} through the "
+            "gateway; this is its answer, not a problem with your API token",
+        )
+        super().__init__(f"{words}: {message}", status_code=status_code, code=code, **kwargs)
+
+
+class UpstreamBadRequestError(UpstreamError, BadRequestError):
+    """400 `task_failed` (and a Kling 400 passed on): a BadRequestError too."""
+
+
+class UpstreamRateLimitError(UpstreamError, RateLimitError):
+    """A Kling 429 passed on (Kling codes 1302-1304): a RateLimitError too."""
+
+
+class UpstreamServerError(UpstreamError, ServerError):
+    """500 `do_request_failed`, or a Kling 5xx passed on: a ServerError too. (A Kling 401,
+    403 or 404 is an UpstreamError only: it must not read as the user's bad token.)"""
 
 
 # --------------------------------------------------------------------- tasks

@@ -41,7 +41,7 @@ from typing import Any, Literal, Self
 
 import attrs
 
-from .errors import KlingError
+from .errors import JournalError
 
 __all__ = ["JOURNAL_NAME", "Attempt", "Failure", "Journal", "JournalError", "JournalRow", "NewRow",
            "RowState"]
@@ -50,10 +50,6 @@ JOURNAL_NAME = "kling-i2v-journal.sqlite3"
 _SCHEMA_VERSION = "1"
 
 Failure = Literal["local", "gateway", "task"]
-
-
-class JournalError(KlingError):
-    """The journal cannot be used: locked by another run, missing, damaged, or foreign."""
 
 
 class RowState(enum.StrEnum):

@@ -43,7 +43,7 @@ from ._manifest_files import (
     folder_records,
     json_lines_records,
 )
-from .errors import ImageError, KlingError, RequestValidationError
+from .errors import ImageError, ManifestError, RequestValidationError
 from .fields import IMAGE_FIELDS, request_fields
 from .images import Image
 from .requests import build_request_body
@@ -51,25 +51,10 @@ from .requests import build_request_body
 __all__ = ["IMAGE_SUFFIXES", "OUTPUT_COLUMN", "Manifest", "ManifestError", "ManifestRow",
            "Problem", "check_request", "local_images", "read_manifest", "read_rows"]
 
-_MAX_PROBLEMS = 20
 # a scheme of two letters or more: "C:\\cat.png" stays a path
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 # stands in for local images while rows are checked, so that checking reads no image
 _PROBE_IMAGE = Image.from_url("https://probe.invalid/image.png")
-
-
-class ManifestError(KlingError, ValueError):
-    """The manifest (or folder) cannot be run: every problem found, with where it is."""
-
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
-        self.source = source
-        self.problems = tuple(problems)
-        shown = list(self.problems[:_MAX_PROBLEMS])
-        if len(self.problems) > _MAX_PROBLEMS:
-            shown.append(f"... and {len(self.problems) - _MAX_PROBLEMS} more")
-        count = len(self.problems)
-        lines = "".join(f"\n  {p}" for p in shown)
-        super().__init__(f"{source}: {count} problem{'s' if count != 1 else ''}:{lines}")
 
 
 @attrs.frozen
