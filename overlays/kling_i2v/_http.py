@@ -220,17 +220,18 @@ class Reader:
         for a web page (gf Routes: unknown routes answer 200 text/html), APIResponseError
         for anything else that is not JSON."""
         content_type = response.headers.get("content-type", "")
-        looks_html = "html" in content_type.lower() or response.content[:64].lstrip()[:1] == b"<"
-        if looks_html:
-            raise self.not_a_gateway(response)
         try:
             return json.loads(response.content)
         except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested too deep
+            # JSON first, whatever the label: a readable task id is worth more than a
+            # correct Content-Type (losing it would make a paid create ambiguous)
+            if "html" in content_type.lower() or response.content[:64].lstrip()[:1] == b"<":
+                raise self.not_a_gateway(response) from None
             # `from None`: a JSONDecodeError holds the whole document, token included
             raise APIResponseError(
                 f"HTTP {response.status_code}: the body is not valid JSON ({type(exc).__name__}: "
-                f"{shorten(self.clean(str(exc)), 80)}; content type {self.clean(content_type) or 'none'}): "
-                f"{self.snippet(response)}",
+                f"{shorten(self.clean(str(exc)), 80)}; content type "
+                f"{self.clean(content_type)[:80] or 'none'}): {self.snippet(response)}",
                 status_code=response.status_code,
                 body=self.snippet(response),
             ) from None
