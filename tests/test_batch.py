@@ -580,3 +580,15 @@ def test_polls_come_when_tasks_like_it_finished() -> None:
     assert guess.next_poll(age=115, scheduled=10, shortest=1) == 5  # at 120, not at 125
     assert guess.next_poll(age=121, scheduled=10, shortest=1) == pytest.approx(2.4)  # 2 % of 120
     assert guess.next_poll(age=200, scheduled=10, shortest=1) == 10  # very late: back on schedule
+
+
+def test_a_client_with_its_own_retries_is_refused_before_anything_is_sent(gw: FakeGateway, images: Path) -> None:
+    from kling_i2v import AsyncKlingClient, ConfigurationError
+
+    async def go() -> None:
+        async with AsyncKlingClient(TOKEN, base_url=gw.base_url) as kling:  # default: 3 retries
+            await run_batch(read_rows(write_manifest(images, 2)), kling, images.parent / "v")
+
+    with pytest.raises(ConfigurationError, match="batch_client"):
+        asyncio.run(go())
+    assert gw.count() == 0 and not (images.parent / "v").exists()

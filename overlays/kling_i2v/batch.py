@@ -67,6 +67,7 @@ import attrs
 from ._http import RetryPolicy
 from ._runner import KILL_AT_ENV, KILL_POINTS, Runner, Stopped
 from .batchfolder import adopt, rebuild_journal
+from .errors import ConfigurationError
 from .journal import JournalRow, RowState
 
 if TYPE_CHECKING:
@@ -179,9 +180,17 @@ async def run_batch(
 ) -> BatchResult:
     """Run (or resume) the batch of `rows` with the journal of `out_dir`.
 
-    Make `client` with `batch_client`. Raises JournalError if another run holds the folder,
+    Make `client` with `batch_client`: a client that retries by itself is refused
+    (ConfigurationError), since the batch decides. Raises JournalError if another run holds the folder,
     if the folder's journal is missing or damaged while its task log or videos show a
     batch ran there, or if the batch ran against another gateway than `client`'s."""
+    policy = getattr(getattr(client, "_core", None), "retry", None)
+    if isinstance(policy, RetryPolicy) and policy.max_retries > 0:
+        # the batch decides every retry with the one classifier, so that a 429 holds back
+        # the right workers and a create is never sent twice by two retry loops
+        raise ConfigurationError(
+            "run_batch retries by itself: give it a client made with batch_client(...) "
+            "(or with retry=RetryPolicy(max_retries=0))")
     runner = Runner(rows, client, Path(out_dir), options or BatchOptions(), observer)
     folder, recovered, others = await runner.run()
     return BatchResult(rows=runner.final_rows, out_dir=runner.out, journal_path=folder.journal.path,
