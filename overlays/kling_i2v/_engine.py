@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ._pacing import DurationGuess, Pause, TaskWindow
 from .batchfolder import BatchFolder
-from .errors import ConfigurationError
+from .errors import APIError, APIStatusError, ConfigurationError
 from .journal import JournalRow, RowState
 from .polling import PollPolicy
 
@@ -216,3 +216,15 @@ def remove_partial_downloads(folder: Path) -> None:
             part.unlink()
         except OSError:
             pass
+
+
+def describe(error: BaseException) -> str:
+    text = " ".join((str(error) or type(error).__name__).split())
+    if isinstance(error, APIError) and error.external_task_id:
+        # the journal keeps the external id in its own column
+        text = text.replace(f"; external_task_id={error.external_task_id}", "")
+    return text
+
+
+def status_of(error: BaseException) -> str:
+    return f"HTTP {error.status_code}" if isinstance(error, APIStatusError) else type(error).__name__

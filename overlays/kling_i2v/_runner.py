@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._decide import Outcome, decide, describe, status_of
 from ._engine import (
     KILL_AT_ENV,
     KILL_POINTS,
@@ -16,11 +15,20 @@ from ._engine import (
     Fatal,
     Stopped,
     Stopping,
+    describe,
     remove_partial_downloads,
+    status_of,
 )
 from .batchfolder import BatchFolder, created_record, open_folder, sending_record
-from .errors import APIResponseError, KlingError
+from .errors import (
+    AmbiguousCreateError,
+    APIResponseError,
+    KlingError,
+    NotAGatewayError,
+    TaskNotFoundError,
+)
 from .journal import JournalRow, NewRow, RowState
+from .outcomes import Outcome, classify
 from .requests import build_request_body
 from .tasks import TaskStatus
 
@@ -206,30 +214,27 @@ class Runner(Engine):
             return
 
     def _create_failed(self, key: str, error: Exception, failures: int) -> tuple[int, float | None]:
-        """Record a failed create; the failure count and seconds until the next try, or None."""
+        """Record a failed create, as the one classifier (outcomes.classify) reads the error;
+        the failure count and seconds until the next try, or None."""
         journal = self._need_folder().journal
         reason = describe(error)
-        outcome = decide("create", error)
+        outcome = classify("create", error)
         if outcome is Outcome.AMBIGUOUS:
             self._commit(journal.ambiguous(key, reason))
-            if not isinstance(error, KlingError) or isinstance(error, APIResponseError):
-                # a bug, or an answer that is not the gateway's (a login page, a redirect,
-                # a wrong base URL): every create would meet it, and each may pay
+            if _no_gateway_at_all(error):
                 raise Fatal(error)
             return failures, None
         if outcome is Outcome.PAUSE:
             self._commit(journal.refused(key, reason))
             self._pending.appendleft(key)
-            if getattr(error, "retry_after", None) is None and self.window.refused(self._busy()):
-                # new-api's 429s carry no Retry-After (gateway-facts.md, Errors); one that
-                # does is a rate limit in time, not in tasks: it gets the timed pause
+            if _task_limit(error) and self.window.refused(self._busy()):
                 self._say(f"the gateway said {status_of(error)} with {self._busy()} task(s) "
                           f"running: keeping to {self.window.limit} at once")
             else:
                 delay = self._create_pause.strike(error)
                 self._say(f"the gateway said {status_of(error)}: creates wait {delay:.1f}s")
             return failures, None
-        if outcome is Outcome.RETRY:
+        if outcome in (Outcome.RETRY, Outcome.REFUSED):  # nothing was created: again, later
             self._commit(journal.refused(key, reason))
             failures += 1
             if failures >= self._options.max_attempts:
@@ -240,7 +245,7 @@ class Runner(Engine):
         if outcome is Outcome.FATAL:
             self._commit(journal.refused(key, reason))
             raise Fatal(error)
-        # refused (or failed): the gateway's verdict on this row; nothing was created
+        # FAILED: the gateway's verdict on this row (400 and its kin); nothing was created
         self._commit(journal.failed(key, reason, "gateway"))
         return failures, None
 
@@ -267,10 +272,10 @@ class Runner(Engine):
                     except Exception as exc:  # noqa: BLE001 - sorted out below
                         failure = exc
                 if failure is not None:
-                    outcome = decide("query", failure)
-                    if outcome is Outcome.FATAL or not isinstance(failure, KlingError):
+                    outcome = classify("query", failure)
+                    if outcome is Outcome.FATAL:
                         raise Fatal(failure)
-                    if outcome in (Outcome.FAILED, Outcome.REFUSED):
+                    if outcome is Outcome.FAILED and isinstance(failure, TaskNotFoundError):
                         self._commit(journal.failed(
                             key, f"the gateway does not know task {task_id}: {describe(failure)}",
                             "task"))
@@ -278,9 +283,14 @@ class Runner(Engine):
                     if outcome is Outcome.PAUSE:
                         delay = self._query_pause.strike(failure)
                         self._say(f"the gateway said {status_of(failure)}: queries wait {delay:.1f}s")
-                    else:
-                        errors += 1
-                        await self._sleep(self._options.backoff.delay(min(errors, 8), failure))
+                        continue
+                    # the task exists and was paid for: a query that fails otherwise never
+                    # fails the row; after max_attempts it waits for the next run
+                    errors += 1
+                    if outcome is not Outcome.RETRY and errors >= self._options.max_attempts:
+                        self._commit(journal.note(key, f"query failed {errors} times: {describe(failure)}"))
+                        return
+                    await self._sleep(self._options.backoff.delay(min(errors, 8), failure))
                     continue
                 errors = 0
                 self._query_pause.clear()
@@ -317,17 +327,20 @@ class Runner(Engine):
                 try:
                     await self._client.download(entry.video_url, target)
                 except FileExistsError:
-                    pass
-                except (KlingError, OSError) as exc:
+                    pass  # the whole video is there (see above)
+                except Exception as exc:  # noqa: BLE001 - sorted out below
                     error = exc
             if error is None:
                 continue
+            outcome = classify("download", error)
+            if outcome is Outcome.FATAL:  # a full disk, a bug: every download would meet it
+                raise Fatal(error)
             failures += 1
             if failures >= self._options.max_attempts:
                 self._commit(journal.note(key, f"download failed {failures} times: {describe(error)}"))
                 return
-            if status_of(error).startswith("HTTP 4") and entry.task_id:
-                entry = await self._refresh_url(key, entry)
+            if outcome is not Outcome.RETRY and entry.task_id:
+                entry = await self._refresh_url(key, entry)  # a signed URL may have expired
             await self._sleep(self._options.backoff.delay(failures, error))
         self._hook("after-download")
         self._commit(journal.downloaded(key))
@@ -352,3 +365,24 @@ def _has_local_image(fields: Mapping[str, Any]) -> bool:
             return True
     return False
 
+
+def _task_limit(error: BaseException) -> bool:
+    """A 429 that is Kling's, passed on by the gateway (`fail_to_fetch_task` carries Kling's
+    status and body: gateway-facts.md, Errors): Kling's 1302-1304 are rate and concurrency
+    limits, 1303 the account's running tasks. The gateway's own 429s (upstream group
+    saturated, the per-token gate) and any 429 with Retry-After are limits in time."""
+    return (getattr(error, "status_code", None) == 429
+            and getattr(error, "code", None) == "fail_to_fetch_task"
+            and getattr(error, "retry_after", None) is None)
+
+
+def _no_gateway_at_all(error: BaseException) -> bool:
+    """A page where the gateway's JSON was due (a wrong base URL: gateway-facts.md, Routes;
+    a login wall), a redirect, or a bug: the next create would meet the same, and may pay
+    for it, so the batch stops. A proxy's 5xx page or a reset is passing: only the row is
+    ambiguous."""
+    if isinstance(error, AmbiguousCreateError) and error.__cause__ is not None:
+        error = error.__cause__  # the client's wrapper: what it was is in the cause
+    status = getattr(error, "status_code", 0) or 0
+    return (isinstance(error, NotAGatewayError) or not isinstance(error, KlingError)
+            or (isinstance(error, APIResponseError) and 300 <= status < 400))

@@ -16,30 +16,43 @@ who does it:
 - Every submitted row then gets a follower that polls it (at most `poll_concurrency`
   queries in flight) and downloads its video (at most `download_concurrency` at once)
   into the output folder, through a temporary file renamed into place when complete.
-- A 429 on a create pauses creates only; a 429 on a query pauses queries only. Downloads
-  go to the video host, not the gateway, and are not paused.
+- A 429 on a create holds back creates only; a 429 on a query pauses queries only: polls
+  and downloads go on, since noticing finished tasks is what frees the account's slots.
 
-What is done when a request fails is decided by one rule for the whole package, by
-operation and what happened (see `decide`), the same rule KlingClient follows:
+What is done when a request fails is decided by the package's one classifier,
+`kling_i2v.outcomes.classify(operation, error)` (its table cites gateway-facts.md row by
+row), the same rule KlingClient follows; the batch gives the client no retries of its own
+(`batch_client`) and acts on each outcome itself:
 
-    retry      the gateway said, in its own words, that nothing was created, and that
-               trying again may work (its own 5xx, a connection never made): sent again
-               after a backoff, up to `max_attempts`
-    pause      429 (or the gateway's 503): creates (or queries) wait; for a create, the
-               task window is cut to the tasks running
-    ambiguous  a create whose outcome is unknown (no answer, a reset, a timeout, a page
-               that is not the gateway's, a redirect): the task may exist. The row is never
-               sent again unless asked (`resubmit_ambiguous`), since that may pay twice; a
-               task found for it can be linked with `adopt`
-    refused    the gateway turned this row down (400 and its kin): it fails, nothing was
-               created, and `retry_failed` sends it again
-    failed     a query for a task the gateway does not know: the row fails
-    fatal      401, 403, 404, an answer that is not the API's: every row would meet it;
-               the batch stops
+    create
+      RETRY, REFUSED  the gateway said, in its own words, that nothing was created (its own
+                      5xx, a connection never made): the row goes back to pending and is sent
+                      again after a backoff, up to `max_attempts` tries, then fails
+      PAUSE           429 (or 503 model_not_found): the row waits. A 429 without Retry-After
+                      while tasks run is the account's task limit: the task window is cut to
+                      the tasks running. Otherwise creates (only) wait a backoff
+      AMBIGUOUS       no answer, a reset, a timeout, a redirect, a page that is not the
+                      gateway's: the task may exist. The row is ambiguous, never pending: it
+                      is sent again only on request (`resubmit_ambiguous`, which may pay
+                      twice), or linked to the task the user found (`adopt`). An answer that
+                      is not the gateway's also stops the batch: the next create would meet it
+      FAILED          the gateway turned this row down (400 and its kin): the row fails
+                      (`failure="gateway"`), nothing was created; `retry_failed` sends it again
+      FATAL           401, 403, insufficient balance: every row would meet it; the batch stops
+    query
+      RETRY, PAUSE    again after a backoff, or after the queries' pause (a 429 on a query
+                      pauses queries only)
+      FAILED          400 task_not_exist: the row fails; any other FAILED answer leaves the row
+                      submitted (its task exists and was paid for) for the next run
+      FATAL           the batch stops
+    download
+      RETRY, FAILED   again after a backoff (after FAILED with the video URL asked for anew:
+                      a signed URL may have expired), up to `max_attempts`, then the row
+                      stays succeeded for the next run
+      FATAL           a full disk, a bug: the batch stops
 
-A query or download that fails otherwise is simply tried again later: the task exists
-either way. A row refused before sending (a missing image, a request the spec refuses) is
-checked again on every run: it cost nothing.
+A row refused before sending (a missing image, a request the spec refuses) is marked
+`failure="local"` and checked again on every run: it cost nothing.
 
 Stopping: `SIGINT` or `SIGTERM` (Ctrl-C) stops sending new creates, lets the ones in
 flight finish and records their task ids, stops polling and downloading (a partial

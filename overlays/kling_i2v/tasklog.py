@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import KlingError
+from .errors import JournalError
 
 __all__ = ["LOG_NAME", "LogHeader", "TaskLog", "TaskLogError", "read_log"]
 
@@ -38,8 +38,8 @@ _MAX_LINE = 1 << 20
 """A record holds one row's request fields (prompts of a few KB): a longer line is damage."""
 
 
-class TaskLogError(KlingError):
-    """The task log cannot be read or written."""
+class TaskLogError(JournalError):
+    """The task log cannot be read or written (or the journal vanished under a run)."""
 
 
 LogHeader = Mapping[str, Any]

@@ -23,8 +23,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from kling_i2v import AsyncKlingClient, RetryPolicy
-from kling_i2v.batch import BatchOptions, run_batch
+from kling_i2v import RetryPolicy
+from kling_i2v.batch import BatchOptions, batch_client, run_batch
 from kling_i2v.journal import Journal, RowState
 from kling_i2v.manifest import read_rows
 from kling_i2v.testing import FakeGateway, Fault
@@ -69,8 +69,8 @@ def test_a_fault_storm_loses_no_task_and_pays_for_none_twice(tmp_path: Path) -> 
         gw.inject(Fault.drop_after_create(), on="create", times=FORCED_DROPS)
 
         async def run() -> object:
-            async with AsyncKlingClient(TOKEN, base_url=gw.base_url,
-                                        retry=RetryPolicy(max_retries=0)) as kling:
+            # the batch's own client set-up: no retries in the client, the batch decides
+            async with batch_client(options, TOKEN, base_url=gw.base_url) as kling:
                 return await run_batch(rows, kling, out, options)
 
         result = asyncio.run(run())
