@@ -32,7 +32,13 @@ from tests.conftest import REPO
 CREATE = "/kling/v1/videos/image2video"
 SPEC = yaml.safe_load((REPO / "openapi.yaml").read_text())
 SCHEMAS = SPEC["components"]["schemas"]
-BODY: dict[str, Any] = {"image": "https://example.com/cat.png", "prompt": "a cat jumps"}
+MODEL = SCHEMAS["ModelName"]["enum"][0]
+BODY: dict[str, Any] = {
+    "model_name": MODEL,
+    "image": "https://example.com/cat.png",
+    "prompt": "a cat jumps",
+}
+SATURATED = "当前分组上游负载已饱和，请稍后再试"
 manual_clock = pytest.mark.fake_gateway(clock="manual")
 
 
@@ -90,8 +96,10 @@ def test_create_and_query_need_an_accepted_bearer_token(
         httpx.get(fake_gateway.base_url + CREATE + "/123", headers=headers),
     ):
         assert reply.status_code == 401
-        assert reply.json()["error"]["code"] == "invalid_api_key"
-        assert reply.json()["error"]["type"] == "invalid_request_error"
+        error = reply.json()["error"]
+        assert (error["type"], error["code"]) == ("new_api_error", "")
+        assert error["message"].startswith(("Invalid token (request id: ", "Token not provided"))
+        assert error["message"].endswith(f"(request id: {reply.headers['X-Oneapi-Request-Id']})")
         conforms("GatewayErrorBody", reply.json())
     assert fake_gateway.tasks == {}
 
@@ -111,10 +119,48 @@ def test_every_configured_token_is_accepted(fake_gateway: FakeGateway) -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"image": "x", "prompt": "p"}, 400, "Model name not specified, model name cannot be empty"),
+        ({**BODY, "model_name": ""}, 400, "Model name not specified, model name cannot be empty"),
+        ([BODY], 400, "Model name not specified, model name cannot be empty"),
+        ({**BODY, "model_name": 2}, 400, "Invalid request: field model must be a string"),
+        (
+            {**BODY, "model_name": "kling-v9"},
+            503,
+            "No available channel for model kling-v9 under group default (distributor)",
+        ),
+    ],
+)
+def test_model_name_is_checked_first_in_the_gateway_shape(
+    fake_gateway: FakeGateway, client: httpx.Client, body: Any, status: int, message: str
+) -> None:
+    reply = client.post(CREATE, json=body)
+    assert reply.status_code == status
+    conforms("GatewayErrorBody", reply.json())
+    request_id = reply.headers["X-Oneapi-Request-Id"]
+    assert reply.json()["error"] == {
+        "message": f"{message} (request id: {request_id})",
+        "type": "new_api_error",
+        "code": "model_not_found" if status == 503 else "",
+    }
+    assert fake_gateway.tasks == {}
+
+
+@pytest.mark.parametrize("prompt", [None, ""])
+def test_a_missing_prompt_is_new_apis_invalid_request(client: httpx.Client, prompt: Any) -> None:
+    body = {k: v for k, v in BODY.items() if k != "prompt"}
+    if prompt is not None:
+        body["prompt"] = prompt
+    reply = client.post(CREATE, json=body)
+    assert reply.status_code == 400
+    assert reply.json() == {"code": "invalid_request", "message": "prompt is required", "data": None}
+
+
+@pytest.mark.parametrize(
     ("body", "fragments"),
     [
-        ({"prompt": "no image"}, ["(request): at least one of image or image_tail is required"]),
-        ({"image": "x"}, ["prompt is required unless multi_shot is true"]),
+        ({**BODY, "image": None}, ["image: None is not of type 'string'"]),
         (
             {**BODY, "duration": 5, "mode": "ultra", "cfg_scale": 2},
             ["duration: 5 is not of type 'string'", "mode: 'ultra' is not one of", "cfg_scale:"],
@@ -133,21 +179,22 @@ def test_every_configured_token_is_accepted(fake_gateway: FakeGateway) -> None:
             {**BODY, "multi_prompt": [{"index": 9, "prompt": "", "duration": "16"}]},
             ["multi_prompt[0].index", "multi_prompt[0].prompt", "multi_prompt[0].duration"],
         ),
-        ([BODY], ["(request): [{"]),
         ({**BODY, "prompt": "[fake:explode]"}, ["unknown marker [fake:explode]"]),
         ({**BODY, "prompt": "[fake:seconds=soon]"}, ["[fake:seconds=soon]: not a number"]),
     ],
 )
-def test_invalid_bodies_get_400_naming_every_violation(
+def test_bodies_kling_refuses_get_400_fail_to_fetch_task_naming_every_violation(
     fake_gateway: FakeGateway, client: httpx.Client, body: Any, fragments: list[str]
 ) -> None:
     reply = client.post(CREATE, json=body)
     assert reply.status_code == 400
     error = reply.json()
     conforms("TaskErrorBody", error)
-    assert error["code"] == "invalid_request" and error["data"] is None
+    assert error["code"] == "fail_to_fetch_task" and error["data"] is None
+    kling = json.loads(error["message"])  # Kling's own body, passed on verbatim
+    assert kling["code"] == 1201
     for fragment in fragments:
-        assert fragment in error["message"]
+        assert fragment in kling["message"]
     assert fake_gateway.tasks == {}
 
 
@@ -155,8 +202,9 @@ def test_invalid_bodies_get_400_naming_every_violation(
 def test_a_body_that_is_not_json_gets_400(client: httpx.Client, content: bytes) -> None:
     reply = client.post(CREATE, content=content, headers={"Content-Type": "application/json"})
     assert reply.status_code == 400
-    assert reply.json()["code"] == "invalid_request"
-    assert "not valid JSON" in reply.json()["message"]
+    assert reply.json()["error"]["message"].startswith(
+        "Invalid request: invalid JSON request body (request id: "
+    )
 
 
 def test_every_duration_the_spec_allows_is_accepted(client: httpx.Client) -> None:
@@ -206,32 +254,28 @@ def test_concurrent_creates_make_distinct_tasks(
 
 
 @manual_clock
-def test_lifecycle_submitted_in_progress_success(
+def test_lifecycle_not_start_submitted_in_progress_success_in_new_api_steps(
     fake_gateway: FakeGateway, client: httpx.Client
 ) -> None:
     task_id = create(client, external_task_id="ext-42", duration="7")
 
-    submitted = query(client, task_id)
-    assert submitted["code"] == "success"
-    data = submitted["data"]
-    assert (data["task_id"], data["action"], data["status"]) == (
-        task_id,
-        "image2video",
-        "SUBMITTED",
-    )
-    assert data["progress"] == "0%" and data["data"] is None and data["start_time"] == 0
-
-    progress = []
-    for _ in range(4):
-        fake_gateway.advance(2.0)
+    seen = []
+    for _ in range(10):
         data = query(client, task_id)["data"]
-        assert data["status"] == "IN_PROGRESS"
-        assert data["data"]["data"]["task_status"] == "processing"
-        assert data["data"]["data"]["task_info"] == {"external_task_id": "ext-42"}
-        progress.append(int(data["progress"].rstrip("%")))
-    assert progress == sorted(progress) and len(set(progress)) == 4 and 0 < progress[0]
+        upstream = data["data"]["data"]  # never null: Kling's submit reply at first
+        assert data["task_id"] == task_id and data["data"]["code"] == 0
+        assert upstream["task_info"] == {"external_task_id": "ext-42"}
+        seen.append((data["status"], data["progress"], upstream["task_status"]))
+        fake_gateway.advance(1.0)
+    assert sorted(set(seen), key=seen.index) == [
+        ("NOT_START", "0%", "submitted"),
+        ("SUBMITTED", "10%", "submitted"),
+        ("IN_PROGRESS", "30%", "processing"),
+    ]
+    first = seen[0]
+    assert first == ("NOT_START", "0%", "submitted")
 
-    fake_gateway.advance(2.0)
+    fake_gateway.advance(0.0)
     data = query(client, task_id)["data"]
     assert (data["status"], data["progress"], data["fail_reason"]) == ("SUCCESS", "100%", "")
     assert data["submit_time"] <= data["start_time"] <= data["finish_time"]
@@ -239,11 +283,11 @@ def test_lifecycle_submitted_in_progress_success(
     assert reply["code"] == 0 and reply["request_id"]
     upstream = reply["data"]
     assert upstream["task_id"] == task_id and upstream["task_status"] == "succeed"
-    assert upstream["task_info"] == {"external_task_id": "ext-42"}
     assert upstream["created_at"] <= upstream["updated_at"]  # milliseconds
     assert upstream["updated_at"] // 1000 == data["finish_time"]
     (video,) = upstream["task_result"]["videos"]
     assert video["url"] == fake_gateway.video_url(task_id) and video["duration"] == "7"
+    assert data["result_url"] == video["url"]  # new-api@U's result_url
     assert fake_gateway.tasks[task_id].outcome == Phase.SUCCESS == "SUCCESS"
 
 
@@ -277,6 +321,7 @@ def test_seconds_marker_sets_the_length(fake_gateway: FakeGateway, client: httpx
     storyboard = client.post(
         CREATE,
         json={
+            "model_name": MODEL,
             "image": "x",
             "multi_shot": True,
             "shot_type": "customize",
@@ -286,7 +331,7 @@ def test_seconds_marker_sets_the_length(fake_gateway: FakeGateway, client: httpx
     assert query(client, at_once)["data"]["status"] == "SUCCESS"
     fake_gateway.advance(50)
     assert query(client, slow)["data"]["status"] == "IN_PROGRESS"
-    assert query(client, slow)["data"]["progress"] == "50%"
+    assert query(client, slow)["data"]["progress"] == "30%"
     assert query(client, storyboard)["data"]["fail_reason"] == "shot one"
     fake_gateway.advance(50)
     assert query(client, slow)["data"]["status"] == "SUCCESS"
@@ -315,13 +360,45 @@ def test_unknown_task_id_is_task_not_exist(client: httpx.Client) -> None:
     conforms("TaskErrorBody", reply.json())
 
 
-def test_unknown_route_is_404_and_wrong_method_is_405(client: httpx.Client) -> None:
-    reply = client.get("/v1/models")
-    assert reply.status_code == 404 and "error" in reply.json()
-    reply = client.put(CREATE, json=BODY)
-    assert reply.status_code == 405 and reply.headers["Allow"] == "POST"
-    reply = client.delete(f"{CREATE}/1")
-    assert reply.status_code == 405 and reply.headers["Allow"] == "GET"
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/"), ("GET", "/kling/v2/videos/image2video"), ("PUT", CREATE), ("GET", CREATE),
+     ("DELETE", CREATE + "/1"), ("POST", CREATE + "/1"), ("GET", "/kling/v1/videos/image2video/1/x")],
+)
+def test_unknown_routes_outside_v1_and_api_are_the_web_ui(
+    client: httpx.Client, method: str, path: str
+) -> None:
+    reply = client.request(method, path)
+    assert reply.status_code == 200
+    assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert reply.text.startswith("<!doctype html>")
+    assert reply.headers["X-Oneapi-Request-Id"]
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/api/status", "/v1", "/assets/x.js"])
+def test_unknown_routes_under_v1_and_api_are_relay_not_found(client: httpx.Client, path: str) -> None:
+    reply = client.get(path)
+    assert reply.status_code == 404
+    assert reply.json() == {"error": {"message": f"Invalid URL (GET {path})",
+                                      "type": "invalid_request_error", "param": "", "code": ""}}
+
+
+@manual_clock
+@pytest.mark.parametrize("action", ["image2video", "text2video", "generations", "anything"])
+def test_the_query_route_takes_any_action_segment(client: httpx.Client, action: str) -> None:
+    task_id = create(client)
+    reply = client.get(f"/kling/v1/videos/{action}/{task_id}")
+    assert reply.status_code == 200 and reply.json()["data"]["task_id"] == task_id
+
+
+def test_every_answer_has_a_request_id_and_the_cdn_none(
+    fake_gateway: FakeGateway, client: httpx.Client
+) -> None:
+    task_id = create(client)
+    ids = {client.get(f"{CREATE}/{task_id}").headers["X-Oneapi-Request-Id"] for _ in range(5)}
+    assert len(ids) == 5 and all(i.isdigit() and len(i) == 31 for i in ids)
+    assert "X-Oneapi-Request-Id" not in httpx.get(fake_gateway.video_url(task_id)).headers
+    assert {r.request_id for r in fake_gateway.requests if r.target == "query"} == ids
 
 
 def test_connections_are_kept_alive(fake_gateway: FakeGateway) -> None:
@@ -405,23 +482,44 @@ def test_sample_files_are_small_real_media() -> None:
 # ----------------------------------------------------------------------- faults
 
 
-def test_status_faults_use_the_gateway_error_shapes(
-    fake_gateway: FakeGateway, client: httpx.Client
-) -> None:
-    fake_gateway.inject(Fault.status(429, retry_after="1"), on="create", times=2)
+def test_status_faults_use_new_apis_shapes(fake_gateway: FakeGateway, client: httpx.Client) -> None:
+    fake_gateway.inject(Fault.status(429), on="create", times=2)
     fake_gateway.inject(Fault.status(503), on="query")
     for _ in range(2):
         reply = client.post(CREATE, json=BODY)
-        assert reply.status_code == 429 and reply.headers["Retry-After"] == "1"
-        assert reply.json()["code"] == "too_many_requests"
-        conforms("TaskErrorBody", reply.json())
+        assert reply.status_code == 429 and "Retry-After" not in reply.headers
+        assert reply.json() == {"code": "fail_to_fetch_task", "message": SATURATED, "data": None}
     assert fake_gateway.tasks == {}
     task_id = create(client)
     reply = client.get(f"{CREATE}/{task_id}")
     assert reply.status_code == 503 and "Retry-After" not in reply.headers
     conforms("GatewayErrorBody", reply.json())
+    assert reply.json()["error"]["code"] == "model_not_found"
     assert query(client, task_id)["data"]["task_id"] == task_id
     assert [r.fault for r in fake_gateway.requests] == ["status", "status", None, "status", None]
+
+
+@pytest.mark.parametrize(
+    ("status", "shape", "code"),
+    [(400, "task", "invalid_request"), (401, "gateway", ""), (403, "task", "insufficient_user_quota"),
+     (404, "task", "fail_to_fetch_task"), (500, "task", "do_request_failed"),
+     (502, "task", "fail_to_fetch_task"), (503, "gateway", "model_not_found"),
+     (504, "task", "fail_to_fetch_task")],
+)
+def test_each_status_fault_has_the_shape_and_code_new_api_gives_it(
+    fake_gateway: FakeGateway, client: httpx.Client, status: int, shape: str, code: str
+) -> None:
+    fake_gateway.inject(Fault.status(status, retry_after="7" if status == 504 else None))
+    reply = client.post(CREATE, json=BODY)
+    assert reply.status_code == status
+    body = reply.json()
+    if shape == "gateway":
+        conforms("GatewayErrorBody", body)
+        assert body["error"]["code"] == code and body["error"]["type"] == "new_api_error"
+    else:
+        conforms("TaskErrorBody", body)
+        assert body["code"] == code and body["data"] is None
+    assert reply.headers.get("Retry-After") == ("7" if status == 504 else None)
 
 
 def test_reset_before_response_creates_nothing(
@@ -445,7 +543,7 @@ def test_drop_after_create_creates_the_task_without_answering(
     (task,) = fake_gateway.tasks.values()
     assert task.external_task_id == "ambiguous-1"
     assert fake_gateway.requests[0].status == 0
-    assert query(client, task.task_id)["data"]["status"] == "SUBMITTED"
+    assert query(client, task.task_id)["data"]["status"] == "NOT_START"
 
 
 def test_delay_slows_the_answer_and_trips_client_timeouts(
@@ -643,38 +741,3 @@ def test_callback_receiver_errors_are_recorded(
     create(client, callback_url=receiver.url)
     wait_until(lambda: len(fake_gateway.callbacks) == 3)
     assert [a.status for a in fake_gateway.callbacks] == [500, 500, 500]
-
-
-# ------------------------------------------------------------ command line
-
-
-def test_command_line_prints_the_base_url_and_token_and_stops_on_sigterm() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kling_i2v.testing",
-            "--port",
-            "0",
-            "--token",
-            "sk-cli",
-            "--time-scale",
-            "50",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        base_url = process.stdout.readline().strip().removeprefix("export ANYFAST_BASE_URL=")
-        token = process.stdout.readline().strip().removeprefix("export ANYFAST_API_KEY=")
-        assert base_url.startswith("http://127.0.0.1:") and token == "sk-cli"
-        reply = httpx.post(
-            base_url + CREATE, json=BODY, headers={"Authorization": f"Bearer {token}"}
-        )
-        assert reply.status_code == 200
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0

@@ -1,15 +1,16 @@
 """A fake anyfast.ai gateway for testing code that uses kling-i2v, offline and fast.
 
-It is a real HTTP server on loopback that speaks the API exactly as the shipped
-openapi.yaml says (create, query with the nested upstream reply, both error shapes,
-bearer tokens), simulates each task's lifecycle on a clock you can speed up or drive
+It is a real HTTP server on loopback that answers as new-api, the gateway anyfast runs
+on, answers (the shapes, codes, statuses and order of checks of gateway-facts.md, each
+with its source beside the code; `dialect` picks the version), checks request bodies
+against the shipped openapi.yaml, simulates each task's lifecycle on a clock you can speed up or drive
 by hand, serves a real MP4 for finished tasks, POSTs status callbacks to loopback
 URLs, injects faults (deterministically, from a seed), and records every request.
 
     from kling_i2v.testing import FakeGateway, Fault
 
     with FakeGateway(time_scale=100) as gw:           # a 10 s task takes 0.1 s
-        gw.inject(Fault.status(429, retry_after="1"), on="create")
+        gw.inject(Fault.status(429), on="create")
         ...  # point your code at gw.base_url with token gw.token
         assert gw.count(on="create") == 2
 
@@ -22,18 +23,22 @@ fixture gives a running gateway on a fast clock. From a shell:
 from .assets import sample_image_path, sample_video_path
 from .callbacks import CallbackAttempt
 from .clients import AsyncSimulatedClock, SimulatedClock
+from .dialect import DIALECTS, Dialect
 from .faults import Fault
 from .lifecycle import FakeTask, Phase
-from .server import FakeGateway, RecordedRequest
+from .server import FakeGateway, PortInUseError, RecordedRequest
 
 __all__ = [
+    "DIALECTS",
     "AsyncSimulatedClock",
     "SimulatedClock",
     "CallbackAttempt",
+    "Dialect",
     "FakeGateway",
     "FakeTask",
     "Fault",
     "Phase",
+    "PortInUseError",
     "RecordedRequest",
     "sample_image_path",
     "sample_video_path",

@@ -1,7 +1,8 @@
 """Status-change callbacks: POST the upstream task object to a task's `callback_url`.
 
 One background thread watches the tasks that have a `callback_url` and, at every status
-change (submitted, processing, then succeed or failed), POSTs the upstream task object
+change (submitted, processing, then succeed or failed), POSTs the upstream task object, with
+Kling's own task id,
 (`task_id`, `task_status`, `task_status_msg`, `task_info`, `created_at`, `updated_at` and,
 on success, `task_result`) as JSON, in order. A change the clock skipped over, on a fast
 clock, is still delivered. Only loopback URLs are contacted; any other is recorded as
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .lifecycle import Clock, FakeTask, Phase
+from .lifecycle import FakeTask, Phase, SimTime
 
 __all__ = ["CallbackAttempt", "CallbackNotifier", "is_loopback_url"]
 
@@ -61,7 +62,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 class CallbackNotifier:
     """The background thread that delivers callbacks for the tasks it watches."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: SimTime) -> None:
         self._clock = clock
         self._watched: dict[str, tuple[FakeTask, str, int]] = {}  # id -> task, url, phases sent
         self._attempts: list[CallbackAttempt] = []
@@ -111,8 +112,11 @@ class CallbackNotifier:
                 self._catch_up(task, url, sent, now)
 
     def _catch_up(self, task: FakeTask, url: str, sent: int, now: float) -> None:
+        # callbacks come from Kling itself (gateway-facts "Rules"), which knows nothing of
+        # the gateway's NOT_START: its task is `submitted` from the start
         phases = [Phase.SUBMITTED, Phase.IN_PROGRESS, task.outcome]
-        reached = phases.index(task.phase_at(now)) + 1
+        phase = task.phase_at(now)
+        reached = 1 if phase is Phase.NOT_START else phases.index(phase) + 1
         for phase in phases[sent:reached]:
             if self._stopping.is_set():
                 return

@@ -52,10 +52,10 @@ class Fault:
 
     @classmethod
     def status(cls, http_status: int, retry_after: str | None = None) -> Fault:
-        """Answer `http_status` instead of processing the request.
-
-        429 and other 4xx carry the task error shape (`{"code", "message", "data"}`),
-        5xx the gateway shape (`{"error": {...}}`); `retry_after` sets Retry-After.
+        """Answer `http_status` instead of processing the request, in the shape new-api
+        answers it (see `replies.status_reply`): 401 and 503 the gateway shape, the others
+        the task shape; 429 without Retry-After, as new-api sends it, unless `retry_after`
+        sets one (no version of new-api is known to).
         """
         if not 400 <= http_status <= 599:
             raise ValueError("a status fault needs a 4xx or 5xx status")
@@ -94,20 +94,16 @@ class Fault:
         return cls("unknown_status", value=value)
 
 
-def _status_429() -> Fault:
-    return Fault.status(429, retry_after="1")
-
-
 def _html_502() -> Fault:
     return Fault.body(b"<html><body><h1>502 Bad Gateway</h1></body></html>")
 
 
 # set_rates keys, each with the fault it draws; "5xx" draws 500, 502 or 503.
 RATE_KEYS: dict[str, Callable[[], Fault] | None] = {
-    "429": _status_429,
+    "429": lambda: Fault.status(429),
     "500": lambda: Fault.status(500),
     "502": lambda: Fault.status(502),
-    "503": lambda: Fault.status(503, retry_after="1"),
+    "503": lambda: Fault.status(503),
     "5xx": None,
     "reset": Fault.reset_before_response,
     "drop_after_create": Fault.drop_after_create,

@@ -1,8 +1,12 @@
 """A fake task's life, on a simulated clock.
 
-A task is SUBMITTED for the first tenth of its lifecycle, then IN_PROGRESS with a
-progress that rises with time ("10%" ... "99%"), then SUCCESS or FAILURE. The lifecycle
-lasts 10 simulated seconds unless the gateway or the prompt says otherwise.
+The gateway shows a task as new-api does (gateway-facts.md "Query"): `NOT_START` right
+after the submit, with Kling's submit reply in `data` (not null) until its first poll of
+the upstream; then Kling's `submitted` (SUBMITTED), `processing` (IN_PROGRESS), and
+`succeed` or `failed` (SUCCESS / FAILURE). Progress moves in new-api's steps, 0 %, 10 %,
+30 % and 100 % (`relay/channel/task/taskcommon/helpers.go`; 20 % belongs to QUEUED,
+which Kling never reports). The shares of the lifecycle spent in each phase are the
+fake's: new-api polls Kling every 15 s, which a fast test clock would only slow down.
 
 Markers in the prompt (or in any `multi_prompt[].prompt`) configure one task:
 
@@ -10,9 +14,10 @@ Markers in the prompt (or in any `multi_prompt[].prompt`) configure one task:
     [fake:fail=REASON]       the task ends in FAILURE with REASON as fail_reason / task_status_msg
     [fake:seconds=N]         the lifecycle lasts N simulated seconds (0: finished at once)
 
-Simulated time is unix seconds: a `ScaledClock` runs `scale` times faster than the wall
-clock from the moment it is made; a `ManualClock` moves only when `advance()` is called.
-Every timestamp the fake reports is simulated time, so they stay consistent at any speed.
+Time is the client's clock protocol (`kling_i2v.polling.Clock`: monotonic() and sleep()),
+so one `SimulatedClock` can drive both the client's waiting and the fake's tasks. A
+`ScaledClock` runs `scale` times faster than the wall clock; a `ManualClock` moves only
+when `advance()` (or its sleep()) is called. Timestamps are unix time on that clock.
 """
 
 from __future__ import annotations
@@ -21,33 +26,31 @@ import enum
 import re
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
+from ..polling import Clock
+from .dialect import Dialect
+
 __all__ = [
     "DEFAULT_FAIL_REASON",
-    "Clock",
     "FakeTask",
     "ManualClock",
     "MarkerError",
     "Phase",
     "ScaledClock",
+    "SimTime",
     "parse_markers",
 ]
 
 DEFAULT_FAIL_REASON = "Failure to pass the risk control system"
-SUBMITTED_SHARE = 0.1  # share of the lifecycle spent SUBMITTED before the upstream picks it up
+# where each phase starts, as a share of the lifecycle (the outcome starts at 1.0)
+_STARTS = {"NOT_START": 0.0, "SUBMITTED": 0.1, "IN_PROGRESS": 0.2}
 
 
 class MarkerError(ValueError):
     """A `[fake:...]` marker the fake does not understand."""
-
-
-class Clock(Protocol):
-    def now(self) -> float:
-        """Simulated unix seconds."""
-        ...
 
 
 class ScaledClock:
@@ -57,21 +60,23 @@ class ScaledClock:
         if scale <= 0:
             raise ValueError("time_scale must be > 0")
         self.scale = scale
-        self._epoch = time.time()
         self._start = time.monotonic()
 
-    def now(self) -> float:
-        return self._epoch + (time.monotonic() - self._start) * self.scale
+    def monotonic(self) -> float:
+        return (time.monotonic() - self._start) * self.scale
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds / self.scale)
 
 
 class ManualClock:
-    """Simulated time that stands still until `advance()` moves it."""
+    """Simulated time that stands still until `advance()` (or `sleep()`) moves it."""
 
     def __init__(self) -> None:
-        self._now = time.time()
+        self._now = 0.0
         self._lock = threading.Lock()
 
-    def now(self) -> float:
+    def monotonic(self) -> float:
         with self._lock:
             return self._now
 
@@ -81,10 +86,24 @@ class ManualClock:
         with self._lock:
             self._now += seconds
 
+    sleep = advance
+
+
+class SimTime:
+    """Unix time on a `Clock`: the wall clock's time when made, moved by the clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._epoch = time.time() - clock.monotonic()
+
+    def now(self) -> float:
+        return self._epoch + self.clock.monotonic()
+
 
 class Phase(enum.StrEnum):
-    """A task's state; the value is the gateway's status string."""
+    """A task's state; the value is the gateway's status string (model/task.go@U)."""
 
+    NOT_START = "NOT_START"
     SUBMITTED = "SUBMITTED"
     IN_PROGRESS = "IN_PROGRESS"
     SUCCESS = "SUCCESS"
@@ -92,8 +111,13 @@ class Phase(enum.StrEnum):
 
     @property
     def upstream(self) -> str:
-        """The upstream Kling `task_status` of this phase."""
+        """The upstream Kling `task_status` of this phase (gateway-facts "Query")."""
         return _UPSTREAM[self]
+
+    @property
+    def progress(self) -> str:
+        """new-api's progress step for this phase (taskcommon/helpers.go)."""
+        return _PROGRESS[self]
 
     @property
     def finished(self) -> bool:
@@ -101,10 +125,18 @@ class Phase(enum.StrEnum):
 
 
 _UPSTREAM = {
+    Phase.NOT_START: "submitted",  # what Kling's submit reply says
     Phase.SUBMITTED: "submitted",
     Phase.IN_PROGRESS: "processing",
     Phase.SUCCESS: "succeed",
     Phase.FAILURE: "failed",
+}
+_PROGRESS = {
+    Phase.NOT_START: "0%",
+    Phase.SUBMITTED: "10%",
+    Phase.IN_PROGRESS: "30%",
+    Phase.SUCCESS: "100%",
+    Phase.FAILURE: "100%",
 }
 
 _MARKER = re.compile(r"\[fake:([a-z_]+)(?:=([^\]]*))?\]")
@@ -147,6 +179,10 @@ class FakeTask:
     """One task the fake gateway accepted, with everything it will report about it."""
 
     task_id: str
+    """The gateway's id: what create returns and queries use."""
+    upstream_id: str
+    """Kling's own id (data.data.data.task_id, and in callbacks); equal to task_id unless
+    the dialect has public task ids."""
     body: dict[str, Any]
     """The create request's JSON body, as received."""
     model: str
@@ -156,9 +192,15 @@ class FakeTask:
     """Length of the whole lifecycle in simulated seconds."""
     video_url: str
     video_duration: str
+    dialect: Dialect
     fail_reason: str | None = None
     """None: the task succeeds."""
     request_id: str = ""
+    """Kling's request_id of the submit reply."""
+    number: int = 0
+    """The gateway's database row id (TaskDto@U `id`)."""
+    action: str = ""
+    """TaskDto `action` (see Dialect.action)."""
 
     @property
     def external_task_id(self) -> str | None:
@@ -176,32 +218,24 @@ class FakeTask:
         return Phase.SUCCESS if self.fail_reason is None else Phase.FAILURE
 
     def started_at(self, phase: Phase) -> float:
-        if phase is Phase.SUBMITTED:
-            return self.created_at
-        if phase is Phase.IN_PROGRESS:
-            return self.created_at + self.seconds * SUBMITTED_SHARE
-        return self.created_at + self.seconds
+        share = 1.0 if phase.finished else _STARTS[phase]
+        return self.created_at + self.seconds * share
 
     def phase_at(self, now: float) -> Phase:
-        if now >= self.started_at(self.outcome):
-            return self.outcome
-        if now >= self.started_at(Phase.IN_PROGRESS):
-            return Phase.IN_PROGRESS
-        return Phase.SUBMITTED
-
-    def progress_at(self, now: float) -> int:
-        phase = self.phase_at(now)
-        if phase.finished:
-            return 100
-        if phase is Phase.SUBMITTED:
-            return 0
-        share = (now - self.created_at) / self.seconds
-        return max(1, min(99, int(share * 100)))
+        for phase in (self.outcome, Phase.IN_PROGRESS, Phase.SUBMITTED):
+            if now >= self.started_at(phase):
+                return phase
+        return Phase.NOT_START
 
     def upstream_task(self, phase: Phase) -> dict[str, Any]:
-        """The upstream Kling task object as it is in `phase` (also the callback's body)."""
+        """The upstream Kling task object as it is in `phase` (also the callback's body).
+
+        Kling's reply (gateway-facts "Query"): task_id, task_status, task_status_msg,
+        task_info.external_task_id, created_at / updated_at in milliseconds, and on success
+        task_result.videos[] with id, url and duration.
+        """
         task: dict[str, Any] = {
-            "task_id": self.task_id,
+            "task_id": self.upstream_id,
             "task_status": phase.upstream,
             "task_status_msg": (self.fail_reason or "") if phase is Phase.FAILURE else "",
             "task_info": {}
@@ -214,7 +248,7 @@ class FakeTask:
             task["task_result"] = {
                 "videos": [
                     {
-                        "id": f"{self.task_id}-0",
+                        "id": f"{self.upstream_id}-0",
                         "url": self.video_url,
                         "duration": self.video_duration,
                     }
@@ -223,28 +257,48 @@ class FakeTask:
         return task
 
     def gateway_task(self, now: float) -> dict[str, Any]:
-        """The gateway's task record (`GatewayTask`) at simulated time `now`."""
+        """The gateway's task record (TaskDto, `GatewayTask` in the spec) at time `now`."""
         phase = self.phase_at(now)
-        started = phase is not Phase.SUBMITTED
-        return {
+        fail_reason = ""
+        if phase is Phase.FAILURE:
+            fail_reason = self.fail_reason or ""
+        elif phase is Phase.SUCCESS and self.dialect.video_url_in_fail_reason:
+            fail_reason = self.video_url  # service/task_polling.go@O
+        record: dict[str, Any] = {
             "task_id": self.task_id,
-            "action": "image2video",
+            "action": self.action,
             "status": phase.value,
-            "fail_reason": (self.fail_reason or "") if phase is Phase.FAILURE else "",
+            "fail_reason": fail_reason,
             "submit_time": int(self.created_at),
-            "start_time": int(self.started_at(Phase.IN_PROGRESS)) if started else 0,
+            "start_time": int(self.started_at(Phase.SUBMITTED)) if phase is not Phase.NOT_START
+            else 0,
             "finish_time": int(self.started_at(phase)) if phase.finished else 0,
-            "progress": f"{self.progress_at(now)}%",
-            # the gateway shows the upstream reply only once it has polled the upstream
-            "data": None
-            if not started
-            else {
+            "progress": phase.progress,
+            # before its first poll the gateway holds Kling's submit reply (gateway-facts)
+            "data": {
                 "code": 0,
                 "message": "SUCCEED",
                 "request_id": self.request_id,
                 "data": self.upstream_task(phase),
             },
         }
+        if self.dialect.u_fields:
+            # TaskDto@U's added fields; the values of user_id, group, channel_id, quota and
+            # platform are made up (only their presence is known)
+            result_url = self.video_url if phase is Phase.SUCCESS else fail_reason
+            record.update(
+                id=self.number,
+                created_at=int(self.created_at),
+                updated_at=int(max(self.created_at, self.started_at(phase))),
+                platform="kling",
+                user_id=1,
+                group="default",
+                channel_id=1,
+                quota=0,
+                properties={"input": "", "upstream_model_name": self.model},
+                result_url=result_url,  # model/task.go@U GetResultURL: else fail_reason
+            )
+        return record
 
 
 def _ms(seconds: float) -> int:

@@ -10,6 +10,7 @@ is answered, so a test that got its response can count it at once. What is answe
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import socket
@@ -22,14 +23,22 @@ from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
-from .api import Api, RecordedRequest, Reply, fault_reply, target_of
+from ..polling import Clock
+from . import defaults
+from .api import Api, RecordedRequest, fault_reply, target_of
 from .callbacks import CallbackAttempt, CallbackNotifier
+from .dialect import Dialect, dialect_named
 from .faults import Fault, FaultPlan, Target
-from .lifecycle import Clock, FakeTask, ManualClock, ScaledClock
+from .lifecycle import FakeTask, ManualClock, ScaledClock, SimTime
+from .replies import REQUEST_ID_HEADER, Reply
 
-__all__ = ["FakeGateway", "RecordedRequest"]
+__all__ = ["FakeGateway", "PortInUseError", "RecordedRequest"]
 
 log = logging.getLogger("kling_i2v.testing")
+
+
+class PortInUseError(OSError):
+    """The address the fake gateway should listen on is taken."""
 
 
 class FakeGateway:
@@ -38,24 +47,41 @@ class FakeGateway:
     def __init__(
         self,
         *,
-        tokens: Iterable[str] = ("sk-fake",),
-        host: str = "127.0.0.1",
-        port: int = 0,
-        time_scale: float = 1.0,
-        clock: Literal["scaled", "manual"] = "scaled",
-        seed: int = 0,
-        task_seconds: float = 10.0,
+        tokens: Iterable[str] = defaults.TOKENS,
+        host: str = defaults.HOST,
+        port: int = defaults.PORT,
+        time_scale: float = defaults.TIME_SCALE,
+        clock: Literal["scaled", "manual"] | Clock = "scaled",
+        seed: int = defaults.SEED,
+        task_seconds: float = defaults.TASK_SECONDS,
+        dialect: str | Dialect = defaults.DIALECT,
+        balance: int | None = None,
+        max_running: int | None = None,
     ) -> None:
-        """`time_scale`: simulated seconds per wall-clock second (ignored by clock="manual");
+        """`time_scale`: simulated seconds per wall-clock second (clock="scaled" only);
+        `clock`: "scaled", "manual" (moves on advance()), or any `kling_i2v.polling.Clock`,
+        e.g. the `SimulatedClock` a client waits on, so the client's sleeps move the tasks;
         `task_seconds`: a task's simulated lifecycle unless its prompt says otherwise;
-        `seed`: task ids and the default seed of random faults."""
+        `seed`: task ids and the default seed of random faults;
+        `dialect`: which gateway version to imitate (see `kling_i2v.testing.dialect`);
+        `balance`: how many more tasks the account can pay for (None: no limit), then 403;
+        `max_running`: the account's limit of tasks created but not finished, then 429."""
         if not tuple(tokens):
             raise ValueError("at least one token is needed")
         if task_seconds < 0:
             raise ValueError("task_seconds must be >= 0")
-        self._clock: Clock = ManualClock() if clock == "manual" else ScaledClock(time_scale)
-        self._notifier = CallbackNotifier(self._clock)
-        self._api = Api(tokens, self._clock, seed, task_seconds, on_created=self._notifier.watch)
+        if isinstance(clock, str):
+            if clock not in ("scaled", "manual"):
+                raise ValueError(f"clock must be 'scaled', 'manual' or a Clock, not {clock!r}")
+            self._clock: Clock = ManualClock() if clock == "manual" else ScaledClock(time_scale)
+        else:
+            self._clock = clock
+        time_ = SimTime(self._clock)
+        self._notifier = CallbackNotifier(time_)
+        self._api = Api(tokens, time_, seed, task_seconds, dialect_named(dialect),
+                        on_created=self._notifier.watch)
+        self.set_balance(balance)
+        self.set_max_running(max_running)
         self._faults = FaultPlan(seed)
         self._address = (host, port)
         self._server: _HTTPServer | None = None
@@ -66,7 +92,17 @@ class FakeGateway:
     def start(self) -> Self:
         if self._server is not None:
             raise RuntimeError("the fake gateway is already running")
-        self._server = _HTTPServer(self._address, self._api, self._faults)
+        try:
+            self._server = _HTTPServer(self._address, self._api, self._faults)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                host, port = self._address
+                raise PortInUseError(
+                    error.errno,
+                    f"port {port} on {host} is already in use (another fake gateway?); "
+                    "choose another port, or port 0 for any free one",
+                ) from None
+            raise
         host, port = self._server.server_address[:2]
         assert isinstance(host, str)
         self._api.base_url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
@@ -149,7 +185,21 @@ class FakeGateway:
 
     def now(self) -> float:
         """The simulated clock, in unix seconds."""
-        return self._clock.now()
+        return self._api.time.now()
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._api.dialect
+
+    @property
+    def balance(self) -> int | None:
+        """How many more tasks the account can pay for; None: no limit."""
+        return self._api.limits.balance
+
+    @property
+    def running(self) -> int:
+        """Tasks created but not finished, now."""
+        return self._api.running()
 
     def video_url(self, task_id: str) -> str:
         """Where the task's video is served (once it succeeded)."""
@@ -173,11 +223,25 @@ class FakeGateway:
         """Forget queued faults and random rates."""
         self._faults.clear()
 
+    def set_balance(self, tasks: int | None) -> None:
+        """Let the account pay for `tasks` more tasks (None: no limit); creates beyond it
+        get 403 in the dialect's code (`insufficient_user_quota` or `quota_not_enough`)."""
+        if tasks is not None and tasks < 0:
+            raise ValueError("balance must be >= 0 tasks (or None: no limit)")
+        self._api.limits.balance = tasks
+
+    def set_max_running(self, tasks: int | None) -> None:
+        """Kling's limit of tasks created but not finished (None: no limit); creates beyond
+        it get 429 in new-api's shape, without Retry-After."""
+        if tasks is not None and tasks < 1:
+            raise ValueError("max_running must be >= 1 (or None: no limit)")
+        self._api.limits.max_running = tasks
+
     def advance(self, seconds: float) -> None:
-        """Move the manual clock (FakeGateway(clock="manual")) forward."""
-        if not isinstance(self._clock, ManualClock):
-            raise TypeError('advance() needs FakeGateway(clock="manual")')
-        self._clock.advance(seconds)
+        """Move a clock that only moves when told (clock="manual", or a SimulatedClock)."""
+        if isinstance(self._clock, ScaledClock):
+            raise TypeError('advance() needs FakeGateway(clock="manual") or a simulated clock')
+        self._clock.sleep(seconds)
         self._notifier.wake()
 
 
@@ -259,6 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         target = target_of(self.command, path)
         fault = faults.take(target)
+        request_id = api.request_id()
 
         def record(status: int) -> None:
             api.record(
@@ -271,6 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
                     fault=fault.kind if fault else None,
                     target=target,
                     received_at=received_at,
+                    request_id=request_id,
                 )
             )
 
@@ -282,9 +348,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset = self.close_connection = True
             return
         if fault is not None and fault.kind in ("status", "body"):
-            reply = fault_reply(fault)
+            reply = fault_reply(fault, request_id, api.dialect)
         else:
-            reply = api.dispatch(self.command, path, headers, body)
+            reply = api.dispatch(self.command, path, headers, body, request_id)
+        if target != "download":  # the video host is a CDN, not new-api
+            reply.headers.setdefault(REQUEST_ID_HEADER, request_id)
         if fault is not None and fault.kind == "drop_after_create":
             record(0)
             self.close_connection = True
