@@ -20,13 +20,50 @@ fixture gives a running gateway on a fast clock. From a shell:
 `python -m kling_i2v.testing --port 8000`.
 """
 
-from .assets import sample_image_path, sample_video_path
-from .callbacks import CallbackAttempt
-from .clients import AsyncSimulatedClock, SimulatedClock
-from .dialect import DIALECTS, Dialect
-from .faults import Fault
-from .lifecycle import FakeTask, Phase
-from .server import FakeGateway, PortInUseError, RecordedRequest
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .assets import sample_image_path, sample_video_path
+    from .callbacks import CallbackAttempt
+    from .clients import AsyncSimulatedClock, SimulatedClock
+    from .dialect import DIALECTS, Dialect
+    from .faults import Fault
+    from .lifecycle import FakeTask, Phase
+    from .server import FakeGateway, PortInUseError, RecordedRequest
+
+# loaded on first use, so that `kling-i2v --help` (which reads the fake's flags from
+# kling_i2v.testing._cli) does not load the server, the spec and jsonschema
+_HOMES = {
+    "sample_image_path": "assets",
+    "sample_video_path": "assets",
+    "CallbackAttempt": "callbacks",
+    "AsyncSimulatedClock": "clients",
+    "SimulatedClock": "clients",
+    "DIALECTS": "dialect",
+    "Dialect": "dialect",
+    "Fault": "faults",
+    "FakeTask": "lifecycle",
+    "Phase": "lifecycle",
+    "FakeGateway": "server",
+    "PortInUseError": "server",
+    "RecordedRequest": "server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
 
 __all__ = [
     "DIALECTS",

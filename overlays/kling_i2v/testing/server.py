@@ -96,10 +96,9 @@ class FakeGateway:
             self._server = _HTTPServer(self._address, self._api, self._faults)
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
-                host, port = self._address
                 raise PortInUseError(
                     error.errno,
-                    f"port {port} on {host} is already in use (another fake gateway?); "
+                    f"port {self._address[1]} on {self._address[0]} is already in use (another fake gateway?); "
                     "choose another port, or port 0 for any free one",
                 ) from None
             raise
