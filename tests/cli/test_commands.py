@@ -225,7 +225,7 @@ def test_status(cli, gw: FakeGateway, image: Path) -> None:
     task_id = _created(gw, image, "slow [fake:seconds=1000]")
     run = cli("status", task_id)
     assert run.code == 0
-    assert f"task      {task_id}" in run.out and "status    queued (SUBMITTED)" in run.out
+    assert f"task      {task_id}" in run.out and "status    queued (NOT_START)" in run.out
     data = cli("--json", "status", task_id).json()
     assert data["task_id"] == task_id and data["status"] in ("queued", "running")
 

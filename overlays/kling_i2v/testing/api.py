@@ -43,7 +43,7 @@ from .replies import (
     task_error,
     web_page,
 )
-from .spec import component, load_spec, violations
+from .spec import component, default_of, load_spec, violations
 
 __all__ = ["CREATE_PATH", "FILES_PREFIX", "Api", "RecordedRequest", "fault_reply", "target_of"]
 
@@ -118,8 +118,7 @@ def fault_reply(fault: Fault, request_id: str, dialect: Dialect) -> Reply:
 
 
 def _default_model() -> str:
-    model: str = component("ModelName").get("default") or component("ModelName")["enum"][0]
-    return model
+    return str(default_of("model_name") or component("ModelName")["enum"][0])
 
 
 @attrs.define
@@ -284,7 +283,7 @@ class Api:
                 created_at=self.time.now(),
                 seconds=self.task_seconds if seconds is None else seconds,
                 video_url=self.video_url(task_id),
-                video_duration=body.get("duration") or component("Duration")["default"],
+                video_duration=body.get("duration") or default_of("duration"),
                 dialect=self.dialect,
                 fail_reason=fail_reason,
                 request_id="".join(self._ids.choices(string.ascii_letters + string.digits, k=22)),

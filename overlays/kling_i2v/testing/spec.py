@@ -26,7 +26,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 # and its format checks below are the fake's own.
 from ..validation import format_path, load_spec, rule_of
 
-__all__ = ["REQUEST_SCHEMA", "component", "load_spec", "violations"]
+__all__ = ["REQUEST_SCHEMA", "component", "default_of", "load_spec", "violations"]
 
 REQUEST_SCHEMA = "ImageToVideoRequest"
 
@@ -35,6 +35,16 @@ def component(name: str) -> dict[str, Any]:
     """A schema of `components.schemas`, by name."""
     found: dict[str, Any] = load_spec()["components"]["schemas"][name]
     return found
+
+
+def default_of(field: str) -> Any:
+    """The spec's default of a request field (on the property, else on the schema it refers
+    to), or None."""
+    node = component(REQUEST_SCHEMA)["properties"][field]
+    if "default" in node:
+        return node["default"]
+    ref = node.get("$ref", "")
+    return component(ref.rsplit("/", 1)[-1]).get("default") if ref else None
 
 
 @functools.cache
