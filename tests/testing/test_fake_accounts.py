@@ -4,7 +4,6 @@ one clock shared with the client, over real HTTP."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,34 +11,15 @@ import pytest
 from kling_i2v import KlingClient
 from kling_i2v.testing import DIALECTS, FakeGateway, SimulatedClock
 
-from tests.testing.test_fake_gateway import BODY, CREATE, SATURATED, conforms
+from tests.testing.test_fake_gateway import BODY, CREATE, SATURATED, client, query
+from tests.testing.test_fake_gateway import create as created
 
 manual_clock = pytest.mark.fake_gateway(clock="manual")
-
-
-@pytest.fixture
-def client(fake_gateway: FakeGateway) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=fake_gateway.base_url,
-        headers={"Authorization": f"Bearer {fake_gateway.token}"},
-        trust_env=False,
-        timeout=10,
-    ) as c:
-        yield c
-
-
-def created(client: httpx.Client, **fields: Any) -> str:
-    reply = client.post(CREATE, json={**BODY, **fields})
-    assert reply.status_code == 200, reply.text
-    task_id: str = reply.json()["task_id"]
-    return task_id
+__all__ = ["client"]  # the fixture, shared with test_fake_gateway
 
 
 def task(client: httpx.Client, task_id: str) -> dict[str, Any]:
-    reply = client.get(f"{CREATE}/{task_id}")
-    assert reply.status_code == 200, reply.text
-    conforms("TaskQueryResponse", reply.json())
-    data: dict[str, Any] = reply.json()["data"]
+    data: dict[str, Any] = query(client, task_id)["data"]
     return data
 
 

@@ -65,10 +65,10 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted([*globals(), *_HOMES])
 
+
 __all__ = [
     "DIALECTS",
     "AsyncSimulatedClock",
-    "SimulatedClock",
     "CallbackAttempt",
     "Dialect",
     "FakeGateway",
@@ -77,6 +77,7 @@ __all__ = [
     "Phase",
     "PortInUseError",
     "RecordedRequest",
+    "SimulatedClock",
     "sample_image_path",
     "sample_video_path",
 ]

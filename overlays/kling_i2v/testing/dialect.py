@@ -53,35 +53,14 @@ class Dialect:
     their omni route, so "<create path>_POST" here is extrapolated from that one example."""
 
 
-DIALECTS: dict[str, Dialect] = {
-    "anyfast": Dialect(
-        name="anyfast",
-        public_task_ids=False,
-        u_fields=True,
-        video_url_in_fail_reason=False,
-        quota_code="insufficient_user_quota",
-        prompt_always_required=False,
-        action="{path}_POST",
-    ),
-    "new-api-U": Dialect(
-        name="new-api-U",
-        public_task_ids=True,
-        u_fields=True,
-        video_url_in_fail_reason=False,
-        quota_code="insufficient_user_quota",
-        prompt_always_required=True,
-        action="generate",
-    ),
-    "new-api-O": Dialect(
-        name="new-api-O",
-        public_task_ids=False,
-        u_fields=False,
-        video_url_in_fail_reason=True,
-        quota_code="quota_not_enough",
-        prompt_always_required=True,
-        action="generate",
-    ),
+# name: public_task_ids, u_fields, video_url_in_fail_reason, quota_code,
+#       prompt_always_required, action (see the table at the top and Dialect's fields)
+_VERSIONS: dict[str, tuple[bool, bool, bool, str, bool, str]] = {
+    "anyfast": (False, True, False, "insufficient_user_quota", False, "{path}_POST"),
+    "new-api-U": (True, True, False, "insufficient_user_quota", True, "generate"),
+    "new-api-O": (False, False, True, "quota_not_enough", True, "generate"),
 }
+DIALECTS: dict[str, Dialect] = {name: Dialect(name, *row) for name, row in _VERSIONS.items()}
 
 
 def dialect_named(value: str | Dialect) -> Dialect:
