@@ -295,7 +295,7 @@ class FakeTask:
                 group="default",
                 channel_id=1,
                 quota=0,
-                properties={"input": "", "upstream_model_name": self.model},
+                properties={},
                 result_url=result_url,  # model/task.go@U GetResultURL: else fail_reason
             )
         return record
