@@ -149,13 +149,10 @@ def send(http: httpx.Client, request: dict[str, Any], task_id: str) -> httpx.Res
     return http.request(request["method"], path, json=request.get("body"))
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in GOLDEN if load(p)["fake"] is not None], ids=lambda p: p.stem
-)
-def test_the_fake_answers_each_exchange_as_the_real_gateway_does(path: Path) -> None:
-    golden = load(path)
+def fake_reply(golden: dict[str, Any], **overrides: Any) -> httpx.Response:
+    """The fake's answer to the golden request, set up as the file says (and `overrides`)."""
     fake = golden["fake"]
-    setup = fake["setup"]
+    setup = {**fake["setup"], **overrides}
     with FakeGateway(**fake_options(setup)) as gw, httpx.Client(
         base_url=gw.base_url,
         headers={"Authorization": f"Bearer {setup.get('token', gw.token)}"},
@@ -165,19 +162,24 @@ def test_the_fake_answers_each_exchange_as_the_real_gateway_does(path: Path) -> 
         task_id = "123456789"
         if setup.get("prepare") == "create":
             body = {**FAKE_BODY, **({"prompt": setup["prompt"]} if "prompt" in setup else {})}
-            created = http.post(golden["request"]["path"] if golden["operation"] == "create"
-                                else "/kling/v1/videos/image2video", json=body)
+            created = http.post("/kling/v1/videos/image2video", json=body)
             assert created.status_code == 200, created.text
             task_id = created.json()["task_id"]
         if "advance" in setup:
             gw.advance(setup["advance"])
         fault = setup.get("fault")
-        if isinstance(fault, int):
+        if isinstance(fault, Fault):
+            gw.inject(fault, on=golden["operation"])
+        elif isinstance(fault, int):
             gw.inject(Fault.status(fault), on=golden["operation"])
         elif isinstance(fault, str):
             gw.inject(Fault.unknown_status(fault.split(":", 1)[1]), on=golden["operation"])
         reply = send(http, fake.get("request") or golden["request"], task_id)
+        reply.read()
+        return reply
 
+
+def assert_same_answer(golden: dict[str, Any], reply: httpx.Response) -> None:
     expected = golden["response"]
     assert reply.status_code == expected["status"], reply.text
     assert shape(reply) == shape(httpx.Response(
@@ -192,11 +194,38 @@ def test_the_fake_answers_each_exchange_as_the_real_gateway_does(path: Path) -> 
         return
     body = reply.json()
     assert codes(body) == codes(expected["body"])
-    if fake["compare"] == "exact_message":
+    if golden["fake"]["compare"] == "exact_message":
         request_id = reply.headers["X-Oneapi-Request-Id"]
-        golden_id = golden["response"]["headers"]["X-Oneapi-Request-Id"]
+        golden_id = expected["headers"]["X-Oneapi-Request-Id"]
         assert json.dumps(body, ensure_ascii=False).replace(request_id, golden_id) == json.dumps(
             expected["body"], ensure_ascii=False
         )
-    elif fake["compare"] == "keys":
+    elif golden["fake"]["compare"] == "keys":
         assert skeleton(body) == skeleton(expected["body"])
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in GOLDEN if load(p)["fake"] is not None], ids=lambda p: p.stem
+)
+def test_the_fake_answers_each_exchange_as_the_real_gateway_does(path: Path) -> None:
+    golden = load(path)
+    assert_same_answer(golden, fake_reply(golden))
+
+
+@pytest.mark.parametrize(
+    ("name", "drift"),
+    [
+        ("create_upstream_saturated", {"fault": Fault.status(429, retry_after="1")}),  # a header
+        ("create_insufficient_user_quota", {"dialect": "new-api-O"}),  # another code
+        ("query_success_new_api_u", {"dialect": "new-api-O"}),  # fields missing
+        ("query_in_progress", {"advance": 10}),  # another status
+        ("create_model_name_missing", {"token": "sk-wrong"}),  # another status and message
+    ],
+)
+def test_a_fake_that_drifts_from_the_golden_exchange_fails_the_comparison(
+    name: str, drift: dict[str, Any]
+) -> None:
+    golden = load(DATA / "gateway" / f"{name}.json")
+    assert_same_answer(golden, fake_reply(golden))
+    with pytest.raises(AssertionError):
+        assert_same_answer(golden, fake_reply(golden, **drift))
