@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from tests.both_clients import make_client  # noqa: F401 - every test module can use it
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kling_i2v import (
@@ -39,8 +40,9 @@ def gateway() -> Iterator[FakeGateway]:
 
 
 @pytest.fixture
-def kling(gateway: FakeGateway) -> Iterator[KlingClient]:
-    with KlingClient(gateway.token, base_url=gateway.base_url, poll=FAST_POLL) as client:
+def kling(gateway: FakeGateway, make_client: Any) -> Iterator[KlingClient]:
+    # make_client: every test using `kling` runs on KlingClient and on AsyncKlingClient
+    with make_client(gateway.token, base_url=gateway.base_url, poll=FAST_POLL) as client:
         yield client
 
 

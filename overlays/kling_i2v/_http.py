@@ -43,7 +43,7 @@ from .errors import (
     UpstreamServerError,
     shorten,
 )
-from .outcomes import Operation, classify
+from .outcomes import Operation
 
 __all__ = ["DEFAULT_TIMEOUT", "Operation", "RetryPolicy"]
 
@@ -76,11 +76,6 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.initial_delay * 2.0 ** (attempt - 1))
         # "equal jitter": never less than half the step, so retries still back off
         return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-def is_retryable(error: BaseException, operation: Operation) -> bool:
-    """Whether the client's own retry loop sends again: `outcomes.classify` decides."""
-    return classify(operation, error).retried_by_client
 
 
 def log_retry(operation: Operation, attempt: int, policy: RetryPolicy, error: BaseException,
@@ -369,7 +364,3 @@ def retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def is_kling_error(error: BaseException) -> bool:
-    return isinstance(error, KlingError)

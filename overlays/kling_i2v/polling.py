@@ -1,10 +1,14 @@
-"""How wait() polls: capped exponential backoff on a clock that tests can replace."""
+"""How wait() polls: capped exponential backoff on a clock that tests can replace.
+
+`Clock` is the one clock protocol of the package: both clients, the batch and the fake
+gateway (kling_i2v.testing) take anything with `monotonic()` and `sleep()`.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -15,13 +19,16 @@ __all__ = ["AsyncClock", "Clock", "PollPolicy", "SystemAsyncClock", "SystemClock
 
 
 class Clock(Protocol):
+    """Seconds that only go forward, and a way to wait. `sleep` may return an awaitable
+    (a coroutine): AsyncKlingClient awaits it, so one simulated clock serves both
+    clients."""
+
     def monotonic(self) -> float: ...
-    def sleep(self, seconds: float) -> None: ...
+    def sleep(self, seconds: float, /) -> Any: ...
 
 
-class AsyncClock(Protocol):
-    def monotonic(self) -> float: ...
-    async def sleep(self, seconds: float) -> None: ...
+AsyncClock = Clock
+"""The same protocol; the name is kept for code written against earlier versions."""
 
 
 class SystemClock:
@@ -106,6 +113,10 @@ class Waiter:
         if task.status is TaskStatus.SUCCEEDED:
             return task
         return None
+
+    def remaining(self) -> float:
+        """Seconds left before the wait times out (negative once past)."""
+        return self._deadline - self._monotonic()
 
     def next_sleep(self) -> float:
         """Seconds until the next check; raises WaitTimeoutError when time is up."""

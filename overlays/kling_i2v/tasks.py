@@ -182,7 +182,7 @@ class Task:
     @classmethod
     def from_created(
         cls, created: VideoTask, *, external_task_id: str | None = None,
-        secrets: Iterable[str] = (),
+        secrets: Iterable[str] = (), warnings: tuple[str, ...] = (),
     ) -> Task:
         status = created.status if isinstance(created.status, str) else "queued"
         progress = parse_progress(created.progress)
@@ -193,6 +193,7 @@ class Task:
             external_task_id=external_task_id,
             gateway_status=clean(status, secrets=secrets)[:64],
             submitted_at=_seconds(created.created_at),  # dto.NewOpenAIVideo: seconds
+            warnings=warnings,
             raw=created,
         )
 

@@ -32,6 +32,7 @@ from kling_i2v import AsyncKlingClient, KlingClient, PollPolicy, RetryPolicy
 from kling_i2v.batch import BatchOptions, run_batch
 from kling_i2v.manifest import read_rows
 from kling_i2v.testing import FakeGateway, Fault, SimulatedClock, sample_image_path
+from kling_i2v.testing.assets import sample_video_bytes
 
 from tests.hostile import figures
 from tests.scripted_server import Reply, ScriptedServer, scripted_server
@@ -141,7 +142,7 @@ SCENARIOS: dict[str, tuple[list[Reply], str]] = {
     "task failed": ([Reply(200, FAILED)], "wait"),
     "wait timeout": ([Reply(200, QUERY)] * 50, "wait"),
     "download 404": ([Reply(404, b"Not Found", {"Content-Type": "text/plain"})], "download"),
-    "download ok": ([Reply(200, b"\x00\x00\x00\x18ftypmp42", {"Content-Type": "video/mp4"})], "download"),
+    "download ok": ([Reply(200, sample_video_bytes(), {"Content-Type": "video/mp4"})], "download"),
     "invalid request": ([], "invalid"),
 }
 

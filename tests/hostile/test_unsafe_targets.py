@@ -41,10 +41,13 @@ from kling_i2v import (
     Task,
     TaskStatus,
 )
+from kling_i2v.testing.assets import sample_video_bytes
 
 from tests.hostile import figures
 from tests.hostile.conftest import hostile
 from tests.scripted_server import Reply, scripted_server
+
+VIDEO = sample_video_bytes()  # downloads are verified: the body must be a whole MP4
 
 TOKEN = "sk-hostile-targets-0005"
 CREATED = {"id": "1", "task_id": "1", "object": "video", "status": "queued", "progress": 0}
@@ -88,7 +91,7 @@ class Recorder(httpx.BaseTransport):
         if request.method == "POST":
             return httpx.Response(200, json=CREATED)
         if request.url.path.startswith("/files/"):
-            return httpx.Response(200, content=b"video")
+            return httpx.Response(200, content=VIDEO)
         return httpx.Response(200, json=QUERY)
 
 
@@ -395,7 +398,7 @@ def test_download_writes_atomically_and_overwrites_only_when_asked(
     target = folder / "v.mp4"
     if exists:
         target.write_bytes(b"mine")
-    body = b"\x00\x00\x00\x18ftypmp42" * 1000
+    body = VIDEO
     with scripted_server() as cdn:
         cdn.script(Reply(500 if fail else 200, body, {"Content-Type": "video/mp4"}, "delay:0.2"),
                    *[Reply(500, b"no")] * 3)
@@ -436,7 +439,7 @@ def test_a_file_that_appears_during_the_download_is_not_replaced(tmp_path: Path)
     tally["downloads"] += 1
     target = tmp_path / "v.mp4"
     with scripted_server() as cdn:
-        cdn.script(Reply(200, b"video", {"Content-Type": "video/mp4"}, "delay:0.3"))
+        cdn.script(Reply(200, VIDEO, {"Content-Type": "video/mp4"}, "delay:0.3"))
         timer = threading.Timer(0.1, lambda: target.write_bytes(b"theirs"))
         timer.start()
         with KlingClient(TOKEN, base_url=cdn.base_url, max_retries=0) as client, \
@@ -458,7 +461,7 @@ def test_a_symlink_at_the_target_is_neither_followed_nor_replaced_without_overwr
     dangling = tmp_path / "d.mp4"
     dangling.symlink_to(tmp_path / "nowhere" / "x")
     with scripted_server() as cdn:
-        cdn.script(Reply(200, b"video"), Reply(200, b"video"), Reply(200, b"video"))
+        cdn.script(Reply(200, VIDEO), Reply(200, VIDEO), Reply(200, VIDEO))
         with KlingClient(TOKEN, base_url=cdn.base_url, max_retries=0) as client:
             with pytest.raises(FileExistsError):
                 client.download(cdn.base_url + "/v.mp4", link)
@@ -466,7 +469,7 @@ def test_a_symlink_at_the_target_is_neither_followed_nor_replaced_without_overwr
                 client.download(cdn.base_url + "/v.mp4", dangling)
             client.download(cdn.base_url + "/v.mp4", link, overwrite=True)
     ok = (elsewhere.read_bytes() == b"precious" and not link.is_symlink()
-          and link.read_bytes() == b"video" and not (tmp_path / "nowhere").exists())
+          and link.read_bytes() == VIDEO and not (tmp_path / "nowhere").exists())
     if not ok:
         tally["bad_files"] += 1
     assert ok
