@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 import httpx
@@ -71,6 +71,31 @@ class Notify:
 
 
 Flow = Generator[Exchange | Sleep | Notify, Any, T]
+
+
+class Stepper(Generic[T]):
+    """Runs a flow one action at a time: `action` is what it wants done next; `send` the
+    result (or `throw` the error) to get the next one, until `done` with `result`."""
+
+    def __init__(self, flow: Flow[T]) -> None:
+        self._flow = flow
+        self.done = False
+        self.result: T
+        self.action: Exchange | Sleep | Notify
+        self.send(None)
+
+    def send(self, value: Any) -> None:
+        self._advance(lambda: self._flow.send(value))
+
+    def throw(self, error: BaseException) -> None:
+        self._advance(lambda: self._flow.throw(error))
+
+    def _advance(self, resume: Callable[[], Exchange | Sleep | Notify]) -> None:
+        try:
+            self.action = resume()
+        except StopIteration as stop:
+            self.done = True
+            self.result = stop.value
 
 
 MAX_REDIRECTS = 5

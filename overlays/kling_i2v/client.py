@@ -21,7 +21,7 @@ import httpx
 from . import _flows, _wire
 from ._core import DEFAULT_BASE_URL, DEFAULT_MAX_CONNECTIONS, ClientCore, Deadlines, TaskOrId
 from ._core import ProgressCallback as ProgressCallback
-from ._flows import Exchange, Flow, Notify, Sleep
+from ._flows import Exchange, Flow, Sleep
 from ._http import RetryPolicy
 from .body import for_async
 from .errors import ConfigurationError
@@ -191,22 +191,18 @@ class KlingClient(_ClientBase):
         return self._core.deadline(operation, seconds, self._clock)
 
     def _run(self, flow: Flow[T]) -> T:
-        value: Any = None
-        error: BaseException | None = None
-        while True:
+        step = _flows.Stepper(flow)
+        while not step.done:
             try:
-                action = flow.send(value) if error is None else flow.throw(error)
-            except StopIteration as stop:
-                result: T = stop.value
-                return result
-            value = error = None
-            try:
-                if isinstance(action, Exchange):
-                    value = self._exchange(action)
-                elif isinstance(action, Sleep):
-                    self._clock.sleep(action.seconds)
+                if isinstance(step.action, Exchange):
+                    step.send(self._exchange(step.action))
+                else:
+                    if isinstance(step.action, Sleep):
+                        self._clock.sleep(step.action.seconds)
+                    step.send(None)
             except Exception as exc:  # noqa: BLE001 - the flow decides what it means
-                error = exc
+                step.throw(exc)
+        return step.result
 
     def _exchange(self, action: Exchange) -> Any:
         request = self._exchange_request(self._http, action)
@@ -307,26 +303,21 @@ class AsyncKlingClient(_ClientBase):
         return self._core.deadline(operation, seconds, self._clock)
 
     async def _run(self, flow: Flow[T]) -> T:
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                action = flow.send(value) if error is None else flow.throw(error)
-            except StopIteration as stop:
-                result: T = stop.value
-                return result
-            value = error = None
+        step = _flows.Stepper(flow)
+        while not step.done:
+            action = step.action
             try:
                 if isinstance(action, Exchange):
-                    value = await self._exchange(action)
-                elif isinstance(action, Sleep):
-                    slept = self._clock.sleep(action.seconds)
-                    if inspect.isawaitable(slept):  # one Clock protocol for both clients
-                        await slept
-                elif isinstance(action, Notify) and inspect.isawaitable(action.value):
-                    await action.value
+                    step.send(await self._exchange(action))
+                    continue
+                pending = (self._clock.sleep(action.seconds) if isinstance(action, Sleep)
+                           else action.value)
+                if inspect.isawaitable(pending):  # an async clock or on_progress
+                    await pending
+                step.send(None)
             except Exception as exc:  # noqa: BLE001 - the flow decides what it means
-                error = exc
+                step.throw(exc)
+        return step.result
 
     async def _exchange(self, action: Exchange) -> Any:
         request = self._exchange_request(self._http, action)
