@@ -569,3 +569,54 @@ def test_async_client_has_the_same_rules(server: ScriptedServer) -> None:
     asyncio.run(main())
     assert len(server.seen) == 3
     assert len(clock.sleeps) == 1
+
+
+# --------------------------------------------------------------------- models and the pool
+
+
+def test_capability_warnings_are_logged_and_kept_on_the_task(
+    server: ScriptedServer, client: KlingClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.script(Reply(200, CREATED))
+    with caplog.at_level(logging.WARNING, logger="kling_i2v"):
+        task = client.create(image=URL_IMAGE, prompt="p", model_name="kling-v2-master", sound="on")
+    assert any("sound" in w for w in task.warnings), task.warnings
+    assert any("sound" in r.getMessage() for r in caplog.records)
+    assert server.seen[0].json()["sound"] == "on"  # a warning, not a refusal
+
+
+def test_an_unknown_model_is_sent_only_when_allowed(server: ScriptedServer, client: KlingClient) -> None:
+    from kling_i2v import RequestValidationError
+
+    with pytest.raises(RequestValidationError, match="model_name"):
+        client.create(image=URL_IMAGE, prompt="p", model_name="kling-v9")  # type: ignore[typeddict-item]
+    assert server.seen == []
+    server.script(Reply(200, CREATED))
+    task = client.create(image=URL_IMAGE, prompt="p", model_name="kling-v9",  # type: ignore[typeddict-item]
+                         allow_unknown_model=True)
+    assert server.seen[0].json()["model_name"] == "kling-v9"
+    assert any("kling-v9" in w for w in task.warnings)
+
+
+@pytest.mark.parametrize("size", [1, 4])
+def test_the_pool_is_sized_by_max_connections(server: ScriptedServer, size: int) -> None:
+    body = load_data("query_in_progress.json")
+    server.script(*[Reply(200, body, action="delay:0.05")] * 16)
+
+    async def main() -> None:
+        async with AsyncKlingClient(TOKEN, base_url=server.base_url, max_connections=size) as client:
+            await asyncio.gather(*(client.get(str(i)) for i in range(16)))
+
+    asyncio.run(main())
+    assert len({s.client_port for s in server.seen}) == size  # reused, never more than the pool
+
+
+def test_max_connections_must_be_a_positive_whole_number() -> None:
+    with pytest.raises(ConfigurationError, match="max_connections"):
+        KlingClient(TOKEN, max_connections=0)
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x", "http://" + "a" * 70_000, "ftp://x"])
+def test_an_invalid_base_url_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="base_url"):
+        KlingClient(TOKEN, base_url=url)

@@ -98,7 +98,11 @@ class ClientCore:
                 "the API token has a space, a control character or a non-ASCII character "
                 "inside it: check how it was copied"
             )
-        url = httpx.URL(base_url or os.environ.get("ANYFAST_BASE_URL") or DEFAULT_BASE_URL)
+        given = base_url or os.environ.get("ANYFAST_BASE_URL") or DEFAULT_BASE_URL
+        try:
+            url = httpx.URL(given)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            raise ConfigurationError(f"base_url is not a valid URL ({exc}): {given[:200]!r}") from None
         if url.scheme not in ("http", "https") or not url.host:
             raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {str(url)!r}")
         check_secure(url)
