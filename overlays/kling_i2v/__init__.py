@@ -12,7 +12,7 @@ The generated low-level package stays importable as `kling_i2v_api`.
 
 from ._http import RetryPolicy
 from ._version import __version__
-from .client import DEFAULT_BASE_URL, AsyncKlingClient, KlingClient
+from .client import DEFAULT_BASE_URL, AsyncKlingClient, Deadlines, KlingClient
 from .errors import (
     AmbiguousCreateError,
     APIConnectionError,
@@ -66,6 +66,7 @@ __all__ = [
     "ConfigurationError",
     "CreateFields",
     "DeadlineExceededError",
+    "Deadlines",
     "DownloadError",
     "Image",
     "ImageError",
