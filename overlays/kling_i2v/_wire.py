@@ -95,13 +95,13 @@ def leave(token: contextvars.Token[Deadline | None]) -> None:
     _CURRENT.reset(token)
 
 
-def _socket_timeout(timeout: float | None) -> float | None:
+def _socket_timeout(timeout: float | None, late: type[Exception] = httpcore.ReadTimeout) -> float | None:
     deadline = _CURRENT.get()
     remaining = deadline.remaining() if deadline is not None else None
     if remaining is None:
         return timeout
     if remaining <= 0:
-        raise httpcore.ReadTimeout("the call's deadline has passed")
+        raise late("the call's deadline has passed")
     return remaining if timeout is None else min(timeout, remaining)
 
 
@@ -115,7 +115,7 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.read(max_bytes, _socket_timeout(timeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _socket_timeout(timeout))
+        self._stream.write(buffer, _socket_timeout(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
         self._stream.close()
@@ -132,8 +132,10 @@ class _DeadlineStream(httpcore.NetworkStream):
 class _DeadlineBackend(httpcore.SyncBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None, socket_options: Any = None) -> httpcore.NetworkStream:
+        # ConnectTimeout: nothing was sent, which is what makes a create safe to retry
         return _DeadlineStream(super().connect_tcp(
-            host, port, _socket_timeout(timeout), local_address, socket_options))
+            host, port, _socket_timeout(timeout, httpcore.ConnectTimeout), local_address,
+            socket_options))
 
 
 class DeadlineTransport(httpx.HTTPTransport):
