@@ -592,3 +592,23 @@ def test_a_client_with_its_own_retries_is_refused_before_anything_is_sent(gw: Fa
     with pytest.raises(ConfigurationError, match="batch_client"):
         asyncio.run(go())
     assert gw.count() == 0 and not (images.parent / "v").exists()
+
+
+def test_url_images_are_not_sent_through_a_thread(gw: FakeGateway, images: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    hopped: list[str] = []
+    real = asyncio.to_thread
+
+    async def to_thread(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hopped.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", to_thread)
+    urls = images / "urls.csv"
+    urls.write_text("image,prompt\n" + "".join(f"https://images.example/{n}.png,shot {n}\n" for n in range(4)))
+    assert run_engine(gw, urls, images.parent / "u").counts()[RowState.DOWNLOADED] == 4
+    assert "build_request_body" not in hopped and "_append" in hopped  # only the log's fsyncs
+    hopped.clear()
+    local = write_manifest(images, 2)
+    assert run_engine(gw, local, images.parent / "l").counts()[RowState.DOWNLOADED] == 2
+    assert hopped.count("build_request_body") == 2  # a file is read off the event loop
