@@ -612,3 +612,34 @@ def test_url_images_are_not_sent_through_a_thread(gw: FakeGateway, images: Path,
     local = write_manifest(images, 2)
     assert run_engine(gw, local, images.parent / "l").counts()[RowState.DOWNLOADED] == 2
     assert hopped.count("build_request_body") == 2  # a file is read off the event loop
+
+
+def test_the_account_limit_is_found_and_kept(images: Path) -> None:
+    """A fake account that runs 3 tasks at once (unknown to the batch): every row is made,
+    the batch ends knowing the limit, and few creates meet a 429 (issue 13.4)."""
+    manifest = write_manifest(images, 24, seconds=20)
+    with FakeGateway(tokens=(TOKEN,), time_scale=100.0, seed=3, max_running=3) as gateway:
+        result = run_engine(gateway, manifest, images.parent / "v")
+        statuses = collections.Counter(r.status for r in gateway.requests if r.target == "create")
+    assert result.counts()[RowState.DOWNLOADED] == 24 and result.max_running == 3
+    assert statuses[429] == result.limited and 1 <= result.limited <= 5, statuses
+    assert result.creates_sent == statuses[200] + statuses[429]
+
+
+def test_max_running_is_kept_without_a_429(images: Path) -> None:
+    manifest = write_manifest(images, 12, seconds=20)
+    with FakeGateway(tokens=(TOKEN,), time_scale=100.0, seed=4, max_running=2) as gateway:
+        result = run_engine(gateway, manifest, images.parent / "v",
+                            BatchOptions(poll_interval=0.05, max_running=2))
+        limited = sum(1 for r in gateway.requests if r.target == "create" and r.status == 429)
+    assert result.counts()[RowState.DOWNLOADED] == 12 and limited == 0 and result.max_running == 2
+
+
+def test_the_account_limit_benchmark_runs(tmp_path: Path) -> None:
+    out = tmp_path / "limit.json"
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve().parent.parent / "benchmarks" / "bench_account_limit.py"),
+                           "--smoke", "--out", str(out)],
+                          check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (case,) = json.loads(out.read_text())["cases"]
+    assert case["downloaded"] == case["rows"] and {"makespan_ratio", "share_429"} <= set(case)
