@@ -8,6 +8,7 @@ Every test runs on both clients (the `make_client` fixture).
 from __future__ import annotations
 
 import gc
+import os
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -55,7 +56,10 @@ FIGURES: dict[str, Any] = {}
 
 
 def record(name: str, value: Any) -> None:
-    FIGURES[name] = value
+    """Figures per attack and per client (`sync` / `async`, the `make_client` run)."""
+    ids = os.environ.get("PYTEST_CURRENT_TEST", "").partition("[")[2].partition("]")[0]
+    kind = next((part for part in ids.split("-") if part in ("sync", "async")), "client")
+    FIGURES.setdefault(name, {})[kind] = value
     figures.record("bounded_answers", dict(sorted(FIGURES.items())))
 
 
