@@ -163,6 +163,23 @@ def spread(values: Sequence[float]) -> dict[str, float]:
     return {"min": min(values), "q1": q1, "median": median(values), "q3": q3, "max": max(values)}
 
 
+def figure(value: float) -> str:
+    """A figure for the tables: three significant digits, thousands separated."""
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 100:
+        return f"{value:.1f}"
+    return f"{value:.3g}" if value < 10 else f"{value:.2f}"
+
+
+def min_median_max(median_: float, spread_: dict[str, float] | None, *, bold: str = "") -> str:
+    """min / median / max over the repeats (the median alone for a computed figure)."""
+    if not spread_:
+        return figure(median_)
+    return (f"{figure(spread_['min'])} / {bold}{figure(median_)}{bold} / "
+            f"{figure(spread_['max'])}")
+
+
 # --------------------------------------------------------------------------- memory
 
 

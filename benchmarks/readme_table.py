@@ -12,20 +12,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 
-
-def figure(value: float) -> str:
-    if value >= 1000:
-        return f"{value:,.0f}"
-    if value >= 100:
-        return f"{value:.1f}"
-    return f"{value:.3g}" if value < 10 else f"{value:.2f}"
-
-
-def three(median: float, spread: dict[str, float] | None) -> str:
-    if not spread:
-        return figure(median)
-    return f"{figure(spread['min'])} / **{figure(median)}** / {figure(spread['max'])}"
+from harness import min_median_max
 
 
 def line(r: dict[str, Any]) -> str:
@@ -36,8 +26,9 @@ def line(r: dict[str, Any]) -> str:
     if r["name"].startswith("async_creates_"):
         extra = (f"; TCP connections opened: ours {r['tcp_connections_opened_ours']}, "
                  f"httpx {r['tcp_connections_opened_baseline']}")
-    return (f"| {name} | {three(r['ours'], r.get('ours_spread'))} | "
-            f"{three(r['baseline'], r.get('baseline_spread'))} | {unit} | {r['ratio']:.3f} | "
+    return (f"| {name} | {min_median_max(r['ours'], r.get('ours_spread'), bold='**')} | "
+            f"{min_median_max(r['baseline'], r.get('baseline_spread'), bold='**')} | {unit} | "
+            f"{r['ratio']:.3f} | "
             f"{r['target']}{verdict}{extra} |")
 
 

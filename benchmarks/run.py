@@ -31,7 +31,18 @@ if str(HERE) not in sys.path:  # when imported rather than run as a script
     sys.path.insert(0, str(HERE))
 
 import httpx
-from harness import FULL, SMOKE, Loopback, Sizes, Target, median, row, spread, write_jpeg
+from harness import (
+    FULL,
+    SMOKE,
+    Loopback,
+    Sizes,
+    Target,
+    median,
+    min_median_max,
+    row,
+    spread,
+    write_jpeg,
+)
 
 NAMES = (
     "create_url_image",
@@ -163,21 +174,6 @@ def rss_rows(name: str, args: argparse.Namespace, sizes: Sizes, server: Loopback
 # --------------------------------------------------------------------------- the table
 
 
-def _figure(value: float) -> str:
-    if value >= 1000:
-        return f"{value:,.0f}"
-    if value >= 100:
-        return f"{value:.1f}"
-    return f"{value:.3g}" if value < 10 else f"{value:.2f}"
-
-
-def _three(median_: float, spread_: dict[str, float] | None) -> str:
-    """min / median / max over the repeats (the median alone for a computed figure)."""
-    if not spread_:
-        return _figure(median_)
-    return f"{_figure(spread_['min'])} / {_figure(median_)} / {_figure(spread_['max'])}"
-
-
 def table(rows: list[dict[str, Any]]) -> str:
     header = ("benchmark", "ours min/median/max", "baseline min/median/max", "unit", "ratio",
               "target", "")
@@ -185,8 +181,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         verdict = "reference" if r["met"] is None else "ok" if r["met"] else "MISSED"
         lines.append((
-            r["name"], _three(r["ours"], r.get("ours_spread")),
-            _three(r["baseline"], r.get("baseline_spread")), r["unit"],
+            r["name"], min_median_max(r["ours"], r.get("ours_spread")),
+            min_median_max(r["baseline"], r.get("baseline_spread")), r["unit"],
             f"{r['ratio']:.3f}", r["target"], verdict,
         ))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
