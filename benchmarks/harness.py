@@ -43,7 +43,7 @@ class Sizes:
     """Processes each side for the first-create and command-line rows."""
     import_processes: int
     async_creates: int
-    """Creates per round at each concurrency (at least 4 per worker)."""
+    """Creates per round at each concurrency (at least 2 per worker)."""
     async_levels: tuple[int, ...]
     async_rounds: int
     batch_rows: tuple[tuple[int, int], ...]
@@ -61,19 +61,19 @@ class Sizes:
 
 FULL = Sizes(
     url_calls_per_round=100,
-    url_rounds=21,
+    url_rounds=15,
     big_image_bytes=10 * 1024 * 1024,  # the upstream limit, inclusive
     big_rounds=11,
     rss_repeats=3,
-    fresh_processes=9,
-    import_processes=9,
-    async_creates=256,
+    fresh_processes=5,
+    import_processes=7,
+    async_creates=128,
     async_levels=(1, 16, 64, 256),
-    async_rounds=3,
-    batch_rows=((1000, 3), (10000, 1)),
+    async_rounds=2,
+    batch_rows=((1000, 2), (10000, 1)),
     rss_batch_rows=8,
     commit_rows=(1000, 100_000),
-    commit_sample=250,
+    commit_sample=500,
     commit_rounds=3,
     wait_task_seconds=120.0,
     wait_sweep=400,
