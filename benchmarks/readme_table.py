@@ -24,8 +24,8 @@ def line(r: dict[str, Any]) -> str:
     unit = r["unit"].replace(" (higher is better)", ", higher is better")
     extra = ""
     if r["name"].startswith("async_creates_"):
-        extra = (f"; TCP connections opened: ours {r['tcp_connections_opened_ours']}, "
-                 f"httpx {r['tcp_connections_opened_baseline']}")
+        extra = (f"; TCP connections opened per round, at most: ours "
+                 f"{r['tcp_connections_opened_ours']}, httpx {r['tcp_connections_opened_baseline']}")
     return (f"| {name} | {min_median_max(r['ours'], r.get('ours_spread'), bold='**')} | "
             f"{min_median_max(r['baseline'], r.get('baseline_spread'), bold='**')} | {unit} | "
             f"{r['ratio']:.3f} | "
