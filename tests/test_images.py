@@ -521,3 +521,18 @@ def test_coerce_refuses_a_base64_str_without_echoing_it() -> None:
 def test_coerce_refuses_other_types() -> None:
     with pytest.raises(TypeError, match="an Image, an http"):
         Image.coerce(42)  # type: ignore[arg-type]
+
+
+def test_a_relative_path_is_sent_from_where_it_was_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = make_png(400, 400)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write(tmp_path / "a", "cat.png", data)
+    write(tmp_path / "b", "cat.png", make_png(500, 500))
+    monkeypatch.chdir(tmp_path / "a")
+    img = Image.from_path("cat.png")
+    monkeypatch.chdir(tmp_path / "b")
+    assert b"".join(img.base64_chunks()) == base64.b64encode(data)
+    assert img.source == "cat.png"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import binascii
 import errno
+import io
 import os
 import re
 import stat
@@ -54,7 +55,8 @@ _MAX_SOURCE_CHARS = 80
 _MAX_PATH_CHARS = 4096
 # O_NONBLOCK: opening a FIFO that was swapped in after the stat() must not wait for a
 # writer; O_NOCTTY: a terminal device never becomes our controlling terminal.
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 # "scheme://" (RFC 3986 scheme characters; two or more, as "C://" is a Windows drive), or
 # "data:", which has no slashes.
@@ -128,7 +130,8 @@ class Image:
             os.close(fd)
         return cls(
             source=source, kind=kind, width=width, height=height, size_bytes=info.st_size,
-            file=_LocalFile(source, _identity(info)),
+            # absolute: a chdir() before the send must not make it open another file
+            file=_LocalFile(os.path.abspath(source), _identity(info)),
         )
 
     @classmethod
@@ -287,12 +290,14 @@ def _changed(source: str, when: str) -> ImageError:
 
 
 def _read_into(fd: int, view: memoryview) -> int:
+    """Fill `view` from `fd` (short only at the end of the file)."""
     got = 0
-    while got < len(view):
-        n = os.readv(fd, [view[got:]])
-        if not n:
-            break
-        got += n
+    with io.FileIO(fd, "rb", closefd=False) as f:
+        while got < len(view):
+            n = f.readinto(view[got:])
+            if not n:
+                break
+            got += n
     return got
 
 
