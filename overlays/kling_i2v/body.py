@@ -17,7 +17,10 @@ would (compact, UTF-8, no NaN) and splits the text at the placeholders. The resu
 encoding; every iteration starts again from the start (files are reopened), so a retried
 request is sent whole. A file that changed since it was checked stops the body before
 its end (see `Image.base64_chunks`): what was sent is a strict prefix of a JSON object,
-which no server can take for a request.
+which no server can take for a request. The connection is closed under it (httpcore drops
+a connection whose request failed mid-body), so the gateway reads a short body, which is
+"invalid JSON body", refused in its own shape before any task exists (gateway-facts.md,
+Errors). The ImageError is raised as is: a local input error, nothing to retry.
 """
 
 from __future__ import annotations
