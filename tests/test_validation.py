@@ -71,3 +71,61 @@ def test_build_request_body_passes_allow_unknown_model_on() -> None:
     body = build_request_body(None, {"image": URL, "prompt": "p", "model_name": "kling-v9"},
                               allow_unknown_model=True)
     assert body["model_name"] == "kling-v9"
+
+
+# --------------------------------------------------------------------- plain words
+
+
+def _nodes(node: Any, seen: set[str]) -> Any:
+    """Every schema node reachable from `node`, following $refs once."""
+    from kling_i2v.validation import schema
+
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref not in seen:
+            seen.add(ref)
+            yield from _nodes(schema(ref.rsplit("/", 1)[1]), seen)
+        yield node
+        for value in node.values():
+            yield from _nodes(value, seen)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _nodes(item, seen)
+
+
+def test_every_pattern_in_the_request_has_a_rule_in_words() -> None:
+    from kling_i2v.validation import request_schema
+
+    patterned = [n for n in _nodes(request_schema(), set()) if "pattern" in n]
+    assert patterned, "the walk found no pattern: it walks the wrong tree"
+    for node in patterned:
+        assert "x-rule" in node, f"pattern {node['pattern']} has no x-rule sentence"
+
+
+@pytest.mark.parametrize("duration", ["16", "0", "5\n", "five", "05"])
+def test_a_shot_duration_is_explained_in_words_not_a_regular_expression(duration: str) -> None:
+    body = {"image": URL, "multi_shot": True, "shot_type": "customize",
+            "multi_prompt": [{"index": 1, "prompt": "a", "duration": duration}]}
+    [message] = problems(body)
+    assert message.startswith(
+        "multi_prompt[0].duration: must be a whole number of seconds from 1 to 15, "
+        'written as a string ("1" to "15")'
+    )
+    assert "^" not in message and "[1-9]" not in message
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"duration": "99"}, "duration: must be one of 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 (got \"99\")"),
+        ({"callback_url": "not a url"},
+         "callback_url: must be an absolute URL, such as https://example.com/callback (got \"not a url\")"),
+        ({"element_list": [{"element_id": 2**63}]},
+         f"element_list[0].element_id: must be a whole number that fits in 64 bits (got {2**63})"),
+        ({"prompt": "x" * 2501}, "prompt: must be at most 2500 characters"),
+        ({"mode": "fast"}, "mode: must be one of std, pro (got \"fast\")"),
+    ],
+)
+def test_messages_name_the_field_the_rule_and_the_value(fields: dict[str, Any], expected: str) -> None:
+    found = problems({"image": URL, "prompt": "p", **fields})
+    assert len(found) == 1 and found[0].startswith(expected), found

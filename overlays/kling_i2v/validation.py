@@ -436,10 +436,19 @@ def _keyword_rule(error: ValidationError) -> str:
     if keyword == "minItems":
         return f"must have at least {expected} item{'s' if expected != 1 else ''}"
     if keyword == "pattern":
-        return f"must match {expected}"
+        # a regular expression is no message for a user: the spec gives every pattern an
+        # x-rule (tests/test_validation.py checks), and this is only the fallback
+        return "is not written the way this field must be"
     if keyword == "format":
-        return f"must be a valid {expected}"
+        return _FORMAT_WORDS.get(str(expected), f"must be a valid {expected}")
     return error.message
+
+
+_FORMAT_WORDS = {
+    "uri": "must be an absolute URL, such as https://example.com/callback",
+    "int32": "must be a whole number that fits in 32 bits",
+    "int64": "must be a whole number that fits in 64 bits",
+}
 
 
 def _explain(error: ValidationError, name: str) -> Iterator[Violation]:
