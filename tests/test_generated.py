@@ -136,3 +136,109 @@ def test_the_generated_client_keeps_the_token_out_of_its_repr() -> None:
         assert client.get_httpx_client().headers["Authorization"] == "Bearer sk-canary-generated"
     finally:
         client.get_httpx_client().close()
+
+
+# ------------------------------------------------------- what generate.sh adds (issue 14)
+
+
+@pytest.mark.parametrize("module", [create_image_to_video, get_image_to_video_task])
+def test_every_operation_has_a_public_request_builder(module: Any) -> None:
+    assert callable(module.build_request)
+    assert not hasattr(module, "_get_kwargs")
+
+
+def test_the_create_builder_takes_a_model_or_a_validated_mapping() -> None:
+    from_model = create_image_to_video.build_request(
+        body=ImageToVideoRequest(image="https://example.com/a.png", prompt="p", model_name=ModelName.KLING_V3)
+    )
+    assert from_model["method"] == "post" and from_model["url"] == "/kling/v1/videos/image2video"
+    assert from_model["headers"] == {"Content-Type": "application/json"}
+    assert from_model["json"]["model_name"] == "kling-v3"
+    # a model the generated enum does not know yet, sent with allow_unknown_model
+    from_mapping = create_image_to_video.build_request(body={"model_name": "kling-v9", "prompt": "p"})
+    assert from_mapping["json"] == {"model_name": "kling-v9", "prompt": "p"}
+    assert from_mapping["url"] == "/kling/v1/videos/image2video"
+
+
+def test_the_query_builder_quotes_the_task_id() -> None:
+    built = get_image_to_video_task.build_request(task_id="a/b c")
+    assert built == {"method": "get", "url": "/kling/v1/videos/image2video/a%2Fb%20c"}
+
+
+def test_the_overlay_uses_no_private_generated_name_and_writes_no_path() -> None:
+    from tests.conftest import REPO
+
+    for path in sorted((REPO / "overlays" / "kling_i2v").glob("*.py")):
+        text = path.read_text()
+        assert "_get_kwargs" not in text, path
+        assert "/kling/v1" not in text, path
+
+
+def test_enums_keep_the_specs_order() -> None:
+    assert [d.value for d in Duration] == [str(n) for n in range(3, 16)]
+    assert list(ModelName)[0] is ModelName.KLING_V2_MASTER
+    assert [m.value for m in Mode] == ["std", "pro"]
+
+
+def test_create_fields_resolve_at_run_time() -> None:
+    import kling_i2v
+
+    hints = get_type_hints(kling_i2v.CreateFields)
+    assert set(hints) == set(ImageToVideoRequest.__annotations__)
+    assert ModelName in hints["model_name"].__args__ and str in hints["model_name"].__args__
+    assert int in hints["duration"].__args__  # a digit enum also takes 5
+    assert hints["cfg_scale"] is float
+
+
+def test_help_on_create_lists_every_field_with_type_default_and_description() -> None:
+    import pydoc
+
+    from kling_i2v import AsyncKlingClient, KlingClient
+
+    for client in (KlingClient, AsyncKlingClient):
+        text = pydoc.render_doc(client.create, renderer=pydoc.plaintext)
+        for name in ImageToVideoRequest.__annotations__:
+            assert f"\n        {name}: " in text, (client, name)
+        assert "duration: Duration | str | int" in text
+        words = " ".join(text.split())
+        assert "Default: kling-v2-master (the client fills it in)." in words
+        assert 'Default: "std" (the gateway\'s, when not sent).' in words
+        assert "Prompt relevance (0-1)." in words
+
+
+def test_import_kling_i2v_loads_neither_the_models_nor_yaml_and_enums_load_on_first_use() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, kling_i2v\n"
+        "assert 'kling_i2v_api.models' not in sys.modules\n"
+        "from kling_i2v import Duration, ModelName, Sound, CameraControlType\n"
+        "assert list(Duration)[0] == '3' and ModelName.KLING_V3 == 'kling-v3'\n"
+        "from kling_i2v.validation import validate_request\n"
+        "validate_request({'image': 'https://example.com/a.png', 'prompt': 'p'})\n"
+        "assert 'yaml' not in sys.modules, 'YAML parsed at run time'\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+
+
+def test_the_fast_validators_are_generated_for_every_component() -> None:
+    from kling_i2v_api import validators
+
+    from kling_i2v.validation import _fast_check, load_spec
+
+    assert set(validators.VALIDATORS) == set(load_spec()["components"]["schemas"])
+    assert _fast_check("ImageToVideoRequest") is validators.is_valid_image_to_video_request
+    # literal examples, so a wrong emitter cannot agree with itself
+    ok = {"image": "https://example.com/a.png", "prompt": "p", "model_name": "kling-v2-master"}
+    assert validators.is_valid_image_to_video_request(ok)
+    assert not validators.is_valid_image_to_video_request({**ok, "duration": "16"})
+    assert not validators.is_valid_image_to_video_request({**ok, "duration": 5})
+    assert not validators.is_valid_image_to_video_request({**ok, "cfg_scale": True})
+    assert not validators.is_valid_image_to_video_request({**ok, "callback_url": "x y"})
+    assert not validators.is_valid_image_to_video_request({"prompt": "no image"})
+    assert not validators.is_valid_image_to_video_request({**ok, "image_tail": "u", "camera_control": {"type": "down_back"}})
+    assert validators.is_valid_multi_prompt_shot({"index": 1, "prompt": "a", "duration": "15"})
+    assert not validators.is_valid_multi_prompt_shot({"index": 1, "prompt": "a", "duration": "15\n"})
+    assert not validators.is_valid_camera_control({"type": "simple", "config": {"zoom": 1, "pan": 2}})

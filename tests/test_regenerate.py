@@ -71,6 +71,9 @@ def test_a_new_enum_value_flows_through_regeneration(tmp_path: Path) -> None:
     check = generate("--check", "--spec", str(changed))
     assert check.returncode == 1
     assert "model_name.py" in check.stderr
+    # and every artefact generate_extras.py writes
+    for name in ("openapi.json", "validators.py", "_fields_doc.py"):
+        assert name in check.stderr, name
 
 
 def test_the_old_package_rejects_the_new_value() -> None:
@@ -100,3 +103,13 @@ def test_mypy_strict_on_the_generated_package() -> None:
     assert status == 0, stdout + stderr
 
 
+
+
+def test_a_keyword_the_fast_validators_do_not_know_stops_the_generation(tmp_path: Path) -> None:
+    spec = yaml.safe_load((REPO / "openapi.yaml").read_text())
+    spec["components"]["schemas"]["ImageToVideoRequest"]["propertyNames"] = {"maxLength": 20}
+    changed = tmp_path / "openapi.yaml"
+    changed.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = generate("--spec", str(changed), "--out", str(tmp_path / "gen" / "kling_i2v_api"))
+    assert result.returncode != 0
+    assert "keyword 'propertyNames'" in result.stderr

@@ -10,6 +10,8 @@
 The generated low-level package stays importable as `kling_i2v_api`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._http import RetryPolicy
 from ._version import __version__
 from .client import DEFAULT_BASE_URL, AsyncKlingClient, Deadlines, KlingClient
@@ -49,8 +51,29 @@ from .errors import (
 from .images import Image
 from .outcomes import Outcome, classify
 from .polling import PollPolicy
-from .requests import CreateFields
 from .tasks import Task, TaskStatus
+
+if TYPE_CHECKING:
+    from kling_i2v_api.models import CameraControlType, Duration, Mode, ModelName, ShotType, Sound
+
+    from ._create_fields import CreateFields, ImageLike
+
+
+def __getattr__(name: str) -> Any:
+    # The spec's enums and CreateFields import the generated models: loaded on first use,
+    # so that `import kling_i2v` does not pay for them.
+    from ._fields_doc import ENUMS
+
+    if name in ENUMS:
+        import kling_i2v_api.models
+
+        return getattr(kling_i2v_api.models, name)
+    if name in ("CreateFields", "ImageLike"):
+        from . import _create_fields
+
+        return getattr(_create_fields, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -63,11 +86,18 @@ __all__ = [
     "AsyncKlingClient",
     "AuthenticationError",
     "BadRequestError",
+    "CameraControlType",
     "ConfigurationError",
     "CreateFields",
     "DeadlineExceededError",
     "Deadlines",
     "DownloadError",
+    "Duration",
+    "ImageLike",
+    "Mode",
+    "ModelName",
+    "ShotType",
+    "Sound",
     "Image",
     "ImageError",
     "InsufficientBalanceError",

@@ -135,14 +135,16 @@ class ClientCore:
 
         body = build_request_body(request, fields, validate=self.validate,
                                   allow_unknown_model=allow_unknown_model)
+        wire: ImageToVideoRequest | Mapping[str, Any]
         try:
-            kwargs = create_image_to_video._get_kwargs(body=ImageToVideoRequest.from_dict(body.fields))
+            wire = ImageToVideoRequest.from_dict(body.fields)
         except (KeyError, TypeError, ValueError):
             if self.validate and not allow_unknown_model:
                 raise
             # validation is off, or the model is one the generated enum does not list:
             # send the body as given
-            kwargs = {"method": "post", "url": "/kling/v1/videos/image2video", "json": body.fields}
+            wire = body.fields
+        kwargs = create_image_to_video.build_request(body=wire)
         warnings = tuple(capability_warnings(body.fields))
         for warning in warnings:
             log.warning("%s", warning)
@@ -158,7 +160,7 @@ class ClientCore:
             task_id = check_task_id(task_id.strip() if isinstance(task_id, str) else task_id)
         except ValueError as exc:
             raise ConfigurationError(str(exc).replace("a task id", "task_id")) from None
-        return Request("query", get_image_to_video_task._get_kwargs(task_id=task_id))
+        return Request("query", get_image_to_video_task.build_request(task_id=task_id))
 
     @staticmethod
     def needs_lookup(task_or_url: TaskOrId) -> bool:

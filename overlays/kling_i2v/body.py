@@ -157,7 +157,7 @@ class _AsyncView:
 
 
 def streamed(kwargs: Mapping[str, Any], body: RequestBody) -> dict[str, Any]:
-    """httpx request arguments (from a generated `_get_kwargs`, with `json=`) with the
+    """httpx request arguments (from a generated `build_request`, with `json=`) with the
     JSON body replaced by `body`'s streamed form; for the sync client as they are, for
     the async client through `for_async`."""
     out = dict(kwargs)

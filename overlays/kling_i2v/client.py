@@ -26,11 +26,13 @@ from ._http import RetryPolicy
 from .body import for_async
 from .errors import ConfigurationError
 from .polling import Clock, PollPolicy, SystemAsyncClock, SystemClock
-from .requests import CreateFields, RequestBody
+from .requests import RequestBody, document_fields
 from .tasks import Task
 
 if TYPE_CHECKING:
     from kling_i2v_api.models import ImageToVideoRequest
+
+    from .requests import CreateFields
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_WAIT_TIMEOUT", "AsyncKlingClient", "Deadlines", "KlingClient"]
 
@@ -138,6 +140,7 @@ class KlingClient(_ClientBase):
 
     # ------------------------------------------------------------------ calls
 
+    @document_fields
     def create(self, request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None = None, /, *,
                timeout: float | None = None, allow_unknown_model: bool = False,
                **fields: Unpack[CreateFields]) -> Task:
@@ -267,6 +270,7 @@ class AsyncKlingClient(_ClientBase):
         if self._owns_http:
             await self._http.aclose()
 
+    @document_fields
     async def create(self, request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None = None, /, *,
                      timeout: float | None = None, allow_unknown_model: bool = False,
                      **fields: Unpack[CreateFields]) -> Task:

@@ -42,6 +42,9 @@ class Field:
     description: str = ""
     choices: tuple[str, ...] = ()
     default: Any = None
+    client_default: bool = False
+    """The client sends `default` when the field is not given (model_name); other
+    defaults are the gateway's, applied when the field is not sent."""
     minimum: float | None = None
     maximum: float | None = None
 
@@ -99,7 +102,8 @@ class Field:
             parts.append(f"At most {self.maximum:g}.")
         if self.default is not None:
             default = json.dumps(self.default) if isinstance(self.default, bool) else self.default
-            parts.append(f"Gateway default: {default}.")
+            who = "Client" if self.client_default else "Gateway"
+            parts.append(f"{who} default: {default}.")
         return " ".join(p for p in parts if p)
 
 
@@ -141,6 +145,8 @@ def _field(name: str, node: Mapping[str, Any]) -> Field:
         description=" ".join(str(resolved.get("description", "")).split()),
         choices=choices,
         default=resolved.get("default"),
+        # a default beside a $ref (model_name's) is one the client fills in (openapi.yaml)
+        client_default=component is not None and "default" in node,
         minimum=resolved.get("minimum"),
         maximum=resolved.get("maximum"),
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
-import os
+import textwrap
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._fields_doc import FIELDS_DOC, IMAGE_FIELDS
 from .body import RequestBody, placeholder
 from .capabilities import default_model
 from .errors import ImageError
@@ -15,54 +16,35 @@ from .images import Image, _looks_like_url
 from .validation import validate_request
 
 if TYPE_CHECKING:
-    from kling_i2v_api.models import (
-        CameraControl,
-        Duration,
-        DynamicMask,
-        Element,
-        ImageToVideoRequest,
-        Mode,
-        ModelName,
-        MultiPromptShot,
-        ShotType,
-        Sound,
-        WatermarkInfo,
+    from kling_i2v_api.models import ImageToVideoRequest
+
+    from ._create_fields import CreateFields, ImageLike
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+__all__ = [
+    "IMAGE_FIELDS", "CreateFields", "ImageLike", "RequestBody", "build_request_body",
+    "document_fields",
+]
+
+def __getattr__(name: str) -> Any:
+    # CreateFields and ImageLike are generated from the spec (_create_fields.py) and
+    # import the generated models: loaded on first use, not with `import kling_i2v`
+    if name in ("CreateFields", "ImageLike"):
+        from . import _create_fields
+
+        return getattr(_create_fields, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def document_fields(function: _F) -> _F:
+    """`function` with every create() field, its type, default and description (from
+    the spec, through _fields_doc.py) added to its docstring, for help()."""
+    function.__doc__ = (
+        f"{function.__doc__ or ''}\n\nFields (keyword arguments; from openapi.yaml):\n\n"
+        + textwrap.indent(FIELDS_DOC, "    ")
     )
-
-__all__ = ["IMAGE_FIELDS", "CreateFields", "ImageLike", "RequestBody", "build_request_body"]
-
-ImageLike: TypeAlias = Image | str | os.PathLike[str] | bytes
-"""An `Image`, an http(s) URL, a path to a local JPEG/PNG, or its bytes."""
-
-
-class CreateFields(TypedDict, total=False):
-    """The keyword arguments of `create()`: the request fields of openapi.yaml, typed
-    with the generated enums and models (plain strings and dicts are accepted too and
-    checked against the spec). A test keeps this in step with the spec's field list."""
-
-    model_name: ModelName | str
-    image: ImageLike
-    image_tail: ImageLike
-    prompt: str
-    negative_prompt: str
-    mode: Mode | str
-    duration: Duration | str | int
-    cfg_scale: float
-    multi_shot: bool
-    shot_type: ShotType | str
-    multi_prompt: Sequence[MultiPromptShot | Mapping[str, Any]]
-    element_list: Sequence[Element | Mapping[str, Any]]
-    sound: Sound | str
-    camera_control: CameraControl | Mapping[str, Any]
-    static_mask: ImageLike
-    dynamic_masks: Sequence[DynamicMask | Mapping[str, Any]]
-    watermark_info: WatermarkInfo | Mapping[str, Any]
-    callback_url: str
-    external_task_id: str
-
-
-IMAGE_FIELDS = ("image", "image_tail", "static_mask")
-"""Fields that take an image: an `Image`, a local path, an http(s) URL or bytes."""
+    return function
 
 
 def new_external_task_id() -> str:

@@ -9,8 +9,8 @@ so a spec change needs no change here. Errors name the field path, the rule and 
 from __future__ import annotations
 
 import functools
+import json
 import math
-import re
 from collections.abc import Callable, Iterator, Mapping
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
@@ -30,11 +30,10 @@ REQUEST_SCHEMA = "ImageToVideoRequest"
 
 @functools.cache
 def load_spec() -> dict[str, Any]:
-    """The OpenAPI document shipped inside the package, parsed once."""
-    import yaml
-
-    text = (files("kling_i2v") / "openapi.yaml").read_text(encoding="utf-8")
-    spec: dict[str, Any] = yaml.safe_load(text)
+    """openapi.yaml, as generate.sh writes it in JSON into the generated package: no YAML
+    is parsed at run time."""
+    text = (files("kling_i2v_api") / "openapi.json").read_text(encoding="utf-8")
+    spec: dict[str, Any] = json.loads(text)
     return spec
 
 
@@ -55,20 +54,23 @@ def enum_values(name: str) -> list[str]:
 
 @functools.cache
 def _validator(name: str) -> Draft202012Validator:
+    """jsonschema, for the messages: with the generated checks' ECMA-262 `pattern`, formats
+    and numbers, so that the two agree (tests/test_benchmarks_smoke.py holds them to it)."""
     from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
+    from kling_i2v_api.validators import FORMATS, ecma_regex, is_number
 
     def pattern(validator: Any, regex: str, instance: Any, _: Any) -> Iterator[ValidationError]:
-        if validator.is_type(instance, "string") and not _ecma(regex).search(instance):
+        if validator.is_type(instance, "string") and not ecma_regex(regex).search(instance):
             yield ValidationError(f"{instance!r} does not match {regex!r}")
 
     formats = FormatChecker(())
-    for name_, check in _FORMATS.items():
+    for name_, check in FORMATS.items():
         formats.checks(name_)(check)
     root = {"$ref": f"#/components/schemas/{name}", "components": load_spec()["components"]}
     Draft202012Validator.check_schema(root)
     # a JSON number is an int or a float: Decimal, Fraction and complex would pass
     # jsonschema's numbers.Number, then fail to compare (complex) or to serialize
-    types = Draft202012Validator.TYPE_CHECKER.redefine("number", lambda _, x: _TYPES["number"](x))
+    types = Draft202012Validator.TYPE_CHECKER.redefine("number", lambda _, x: is_number(x))
     cls = validators.extend(  # type: ignore[no-untyped-call]
         Draft202012Validator, {"pattern": pattern}, type_checker=types
     )
@@ -141,229 +143,13 @@ def _is_utf8(text: str) -> bool:
 
 
 @functools.cache
-def _ecma(pattern: str) -> re.Pattern[str]:
-    """`pattern` with ECMA-262's `$` (the end of the text; Python's `$` also matches
-    before a final newline, so "5\\n" would pass ^...$)."""
-    out: list[str] = []
-    in_class = False
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\":
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "$":
-            char = r"\Z"
-        out.append(char)
-        i += 1
-    return re.compile("".join(out))
+def _fast_check(name: str) -> Callable[[Any], bool] | None:
+    """The generated "valid?" check of component `name` (kling_i2v_api.validators, emitted
+    from the spec by generate.sh): a few microseconds where jsonschema, which builds an
+    error object for every failing `anyOf` branch on its way to "valid", takes ~110 us."""
+    from kling_i2v_api.validators import VALIDATORS
 
-
-def _is_uri(value: object) -> bool:
-    """RFC 3986 `URI`, by the validator jsonschema itself uses for `format: uri`."""
-    from rfc3986_validator import validate_rfc3986  # type: ignore[import-untyped]  # noqa: PLC0415
-
-    if not isinstance(value, str):
-        return True
-    # its regex ends in `$`, which lets a final newline through; no URI has whitespace
-    if _NOT_IN_URI.search(value):
-        return False
-    return validate_rfc3986(value, rule="URI") is not None
-
-
-_NOT_IN_URI = re.compile(r"[\s\x00-\x1f\x7f]")
-
-
-def _int_format(bits: int) -> Callable[[object], bool]:
-    limit = 1 << (bits - 1)
-    return lambda x: not isinstance(x, int) or isinstance(x, bool) or -limit <= x < limit
-
-
-# formats are asserted: the spec's `format: uri` and OpenAPI's int32/int64 mean that
-# anything else is refused by the gateway
-_FORMATS: dict[str, Callable[[object], bool]] = {
-    "uri": _is_uri, "int32": _int_format(32), "int64": _int_format(64),
-}
-
-
-# --------------------------------------------------------------------- fast path
-
-# jsonschema walks the schema keyword by keyword and builds an error object for every
-# failing `anyOf` branch, even on its way to "valid": ~110 us per create, a third of a
-# loopback round trip. Valid bodies are the common case, so the same spec is also compiled
-# into plain predicates that only answer "valid?". A body they pass is valid (each keyword
-# below mirrors jsonschema's Draft 2020-12 semantics); anything else, and any schema using
-# a keyword not mirrored here, goes to jsonschema, which alone writes the messages.
-
-_Check = Callable[[Any], bool]
-_ANNOTATIONS = frozenset(
-    {"description", "default", "examples", "example", "title", "deprecated",
-     "readOnly", "writeOnly", "$comment", "then", "else"}  # then/else are read with `if`
-)
-_SCHEMAS_REF = "#/components/schemas/"
-_TYPES: dict[str, _Check] = {
-    "string": lambda x: isinstance(x, str),
-    "object": lambda x: isinstance(x, dict),
-    "array": lambda x: isinstance(x, list),
-    "boolean": lambda x: isinstance(x, bool),
-    "null": lambda x: x is None,
-    "number": lambda x: isinstance(x, int | float) and not isinstance(x, bool),
-    "integer": lambda x: (isinstance(x, int) and not isinstance(x, bool))
-    or (isinstance(x, float) and x.is_integer()),
-}
-
-
-class _Uncompilable(Exception):
-    pass
-
-
-@functools.cache
-def _fast_check(name: str) -> _Check | None:
-    # What is mirrored is _validator(): Draft 2020-12 with ECMA-262 `pattern`, int|float
-    # numbers and the formats of _FORMATS asserted.
-    try:
-        return _FastCompiler(load_spec()["components"]["schemas"]).ref(_SCHEMAS_REF + name)
-    except _Uncompilable:
-        return None
-
-
-def _all_of(checks: list[_Check]) -> _Check:
-    def all_of(x: Any) -> bool:
-        for check in checks:
-            if not check(x):
-                return False
-        return True
-
-    return all_of
-
-
-def _any_of(checks: list[_Check]) -> _Check:
-    def any_of(x: Any) -> bool:
-        for check in checks:
-            if check(x):
-                return True
-        return False
-
-    return any_of
-
-
-def _equals(expected: Any) -> _Check:
-    """jsonschema's `equal` against one scalar: True is not 1, 0 is 0.0, "a" is only "a"."""
-    if isinstance(expected, bool) or expected is None:
-        return lambda x: x is expected
-    if isinstance(expected, int | float):
-        return lambda x: not isinstance(x, bool | str) and x == expected
-    if isinstance(expected, str):
-        return lambda x: x == expected
-    raise _Uncompilable(f"const/enum value {expected!r}")
-
-
-class _FastCompiler:
-    def __init__(self, schemas: Mapping[str, Any]) -> None:
-        self._schemas = schemas
-        self._refs: dict[str, _Check] = {}
-
-    def ref(self, ref: Any) -> _Check:
-        if not isinstance(ref, str) or not ref.startswith(_SCHEMAS_REF):
-            raise _Uncompilable(f"$ref {ref!r}")
-        if ref not in self._refs:
-            name = ref[len(_SCHEMAS_REF) :]
-            if name not in self._schemas:
-                raise _Uncompilable(f"$ref {ref!r}")
-            compiled: list[_Check] = []
-            self._refs[ref] = lambda x: compiled[0](x)  # a recursive $ref meets this
-            compiled.append(self.node(self._schemas[name]))
-        return self._refs[ref]
-
-    def node(self, schema: Any) -> _Check:
-        if schema is True:
-            return lambda x: True
-        if schema is False:
-            return lambda x: False
-        if not isinstance(schema, dict):
-            raise _Uncompilable(f"schema {schema!r}")
-        checks = [
-            self.keyword(key, value, schema)
-            for key, value in schema.items()
-            if key not in _ANNOTATIONS and not key.startswith("x-")
-        ]
-        return checks[0] if len(checks) == 1 else _all_of(checks)
-
-    def keyword(self, key: str, value: Any, schema: dict[str, Any]) -> _Check:
-        if key == "$ref":
-            return self.ref(value)
-        if key == "type":
-            names = [value] if isinstance(value, str) else value
-            if not isinstance(names, list) or not names or any(n not in _TYPES for n in names):
-                raise _Uncompilable(f"type {value!r}")
-            kinds = [_TYPES[n] for n in names]
-            return kinds[0] if len(kinds) == 1 else lambda x: any(kind(x) for kind in kinds)
-        if key == "const":
-            return _equals(value)
-        if key == "enum":
-            options = [_equals(v) for v in value]
-            strings = frozenset(v for v in value if isinstance(v, str))
-            return lambda x: (isinstance(x, str) and x in strings) or any(o(x) for o in options)
-        if key in ("minLength", "maxLength", "minItems", "maxItems"):
-            kind = str if key.endswith("Length") else list
-            low = key.startswith("min")
-            return lambda x: not isinstance(x, kind) or (len(x) >= value if low else len(x) <= value)
-        if key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-            number = _TYPES["number"]
-            # written as jsonschema's failure tests, negated, so that NaN passes as it does there
-            compare: _Check = {
-                "minimum": lambda x: not x < value, "maximum": lambda x: not x > value,
-                "exclusiveMinimum": lambda x: not x <= value,
-                "exclusiveMaximum": lambda x: not x >= value,
-            }[key]
-            return lambda x: not number(x) or compare(x)
-        if key == "pattern":
-            search = _ecma(value).search
-            return lambda x: not isinstance(x, str) or search(x) is not None
-        if key == "format":
-            return _FORMATS.get(value, lambda x: True)
-        if key == "required":
-            names = frozenset(value)
-            return lambda x: not isinstance(x, dict) or x.keys() >= names
-        if key == "properties":
-            props = {k: self.node(v) for k, v in value.items()}
-
-            def properties(x: Any) -> bool:
-                if isinstance(x, dict):
-                    for k, v in x.items():
-                        check = props.get(k)
-                        if check is not None and not check(v):
-                            return False
-                return True
-
-            return properties
-        if key == "additionalProperties" and "patternProperties" not in schema:
-            known = frozenset(schema.get("properties", ()))
-            extra = self.node(value)
-            return lambda x: not isinstance(x, dict) or all(extra(x[k]) for k in x.keys() - known)
-        if key == "items" and "prefixItems" not in schema:
-            item = self.node(value)
-            return lambda x: not isinstance(x, list) or all(item(i) for i in x)
-        if key in ("allOf", "anyOf", "oneOf"):
-            parts = [self.node(v) for v in value]
-            if key == "allOf":
-                return _all_of(parts)
-            if key == "anyOf":
-                return _any_of(parts)
-            return lambda x: sum(1 for p in parts if p(x)) == 1
-        if key == "not":
-            inner = self.node(value)
-            return lambda x: not inner(x)
-        if key == "if":
-            condition = self.node(value)
-            then, otherwise = self.node(schema.get("then", True)), self.node(schema.get("else", True))
-            return lambda x: then(x) if condition(x) else otherwise(x)
-        raise _Uncompilable(f"keyword {key!r}")
+    return VALIDATORS.get(name)
 
 
 # --------------------------------------------------------------------- messages

@@ -35,7 +35,7 @@ ANNOTATIONS = frozenset({
     "writeOnly", "nullable",
     # capability warnings and the new-api marker: advice shown to users, never a refusal
     # (tests/test_capabilities.py covers them)
-    "x-model-capabilities", "x-dropped-by-new-api",
+    "x-model-capabilities", "x-dropped-by-new-api", "x-image",
     # beside a field's own keywords, x-rule only words their failure (an allOf entry's
     # x-rule is a constraint of its own, and is walked as one)
     "x-rule",

@@ -2,8 +2,8 @@ from enum import StrEnum
 
 
 class Mode(StrEnum):
-    PRO = "pro"
     STD = "std"
+    PRO = "pro"
 
     def __str__(self) -> str:
         return str(self.value)

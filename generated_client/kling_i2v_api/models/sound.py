@@ -2,8 +2,8 @@ from enum import StrEnum
 
 
 class Sound(StrEnum):
-    OFF = "off"
     ON = "on"
+    OFF = "off"
 
     def __str__(self) -> str:
         return str(self.value)

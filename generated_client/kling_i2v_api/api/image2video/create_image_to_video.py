@@ -1,3 +1,4 @@
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -12,10 +13,12 @@ from ...models.video_task import VideoTask
 from ...types import Response
 
 
-def _get_kwargs(
+def build_request(
     *,
-    body: ImageToVideoRequest,
+    body: ImageToVideoRequest | Mapping[str, Any],
 ) -> dict[str, Any]:
+    """The request this operation sends, as keyword arguments of `httpx.Client.request`:
+    method, url (relative to the client's base URL), headers and body."""
     headers: dict[str, Any] = {}
 
     _kwargs: dict[str, Any] = {
@@ -23,7 +26,10 @@ def _get_kwargs(
         "url": "/kling/v1/videos/image2video",
     }
 
-    _kwargs["json"] = body.to_dict()
+    if isinstance(body, Mapping):
+        _kwargs["json"] = dict(body)
+    else:
+        _kwargs["json"] = body.to_dict()
 
     headers["Content-Type"] = "application/json"
 
@@ -244,7 +250,7 @@ def sync_detailed(
         Response[GatewayErrorBody | TaskErrorBody | VideoTask]
     """
 
-    kwargs = _get_kwargs(
+    kwargs = build_request(
         body=body,
     )
 
@@ -301,7 +307,7 @@ async def asyncio_detailed(
         Response[GatewayErrorBody | TaskErrorBody | VideoTask]
     """
 
-    kwargs = _get_kwargs(
+    kwargs = build_request(
         body=body,
     )
 

@@ -12,9 +12,11 @@ from ...models.task_query_response import TaskQueryResponse
 from ...types import Response
 
 
-def _get_kwargs(
+def build_request(
     task_id: str,
 ) -> dict[str, Any]:
+    """The request this operation sends, as keyword arguments of `httpx.Client.request`:
+    method, url (relative to the client's base URL), headers and body."""
 
     _kwargs: dict[str, Any] = {
         "method": "get",
@@ -239,7 +241,7 @@ def sync_detailed(
         Response[GatewayErrorBody | TaskErrorBody | TaskQueryResponse]
     """
 
-    kwargs = _get_kwargs(
+    kwargs = build_request(
         task_id=task_id,
     )
 
@@ -296,7 +298,7 @@ async def asyncio_detailed(
         Response[GatewayErrorBody | TaskErrorBody | TaskQueryResponse]
     """
 
-    kwargs = _get_kwargs(
+    kwargs = build_request(
         task_id=task_id,
     )
 
