@@ -216,28 +216,40 @@ def request_strategy() -> Any:
 
 
 @functools.cache
-def pool(size: int = 400) -> tuple[dict[str, Any], ...]:
-    """A fixed set of valid bodies (drawn once, derandomized) to break one place at a time."""
-    from hypothesis import HealthCheck, given, settings
+def pool(size: int = 400, rounds: int = 6) -> tuple[dict[str, Any], ...]:
+    """A fixed set of valid bodies to break one place at a time: drawn with fixed seeds,
+    one round of `size` after another until every constrained place occurs in some body
+    (how often schemathesis reaches a deep optional object varies with its environment)."""
+    from hypothesis import HealthCheck, given, seed, settings
 
     bodies: list[dict[str, Any]] = []
+    wanted = _wanted_locations()
+    for round_ in range(rounds):
 
-    @settings(max_examples=size, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
-    @given(request_strategy())
-    def collect(body: dict[str, Any]) -> None:
-        bodies.append(copy.deepcopy(body))
+        @seed(round_)
+        @settings(max_examples=size, database=None, deadline=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(request_strategy())
+        def collect(body: dict[str, Any]) -> None:
+            bodies.append(copy.deepcopy(body))
 
-    collect()
+        collect()
+        if all(any(places(b, location) for b in bodies) for location in wanted):
+            break
     return tuple(bodies)
+
+
+def _wanted_locations() -> set[Location]:
+    wanted = {c.location for c in constraints()}
+    wanted |= {(*c.location, ITEM) for c in constraints() if c.keyword in ("minItems", "maxItems")}
+    return wanted
 
 
 @functools.cache
 def pool_by_location() -> dict[Location, list[tuple[int, tuple[Any, ...]]]]:
     """For every location of every constraint: (pool index, concrete path) pairs reaching it."""
     index: dict[Location, list[tuple[int, tuple[Any, ...]]]] = defaultdict(list)
-    wanted = {c.location for c in constraints()}
-    wanted |= {(*c.location, ITEM) for c in constraints() if c.keyword in ("minItems", "maxItems")}
+    wanted = _wanted_locations()
     for i, body in enumerate(pool()):
         for location in wanted:
             for path in places(body, location):
