@@ -643,3 +643,20 @@ def test_the_account_limit_benchmark_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     (case,) = json.loads(out.read_text())["cases"]
     assert case["downloaded"] == case["rows"] and {"makespan_ratio", "share_429"} <= set(case)
+
+
+def test_the_batch_client_pool_is_as_large_as_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kling_i2v.client
+
+    seen: dict[str, Any] = {}
+    real = kling_i2v.client.AsyncKlingClient.__init__
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> None:
+        seen.update(kwargs)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(kling_i2v.client.AsyncKlingClient, "__init__", spy)
+    options = BatchOptions(concurrency=3, poll_concurrency=5, download_concurrency=2)
+    client = batch_client(options, TOKEN, base_url="http://127.0.0.1:9")
+    asyncio.run(client.close())
+    assert seen["max_connections"] == 10 and seen["retry"].max_retries == 0

@@ -181,6 +181,8 @@ def batch_client(options: BatchOptions | None = None, token: str | None = None, 
 
     options = options or BatchOptions()
     kwargs.setdefault("retry", RetryPolicy(max_retries=0))
+    # one connection per request the batch can have in flight: no churn, no waiting (12.4)
+    kwargs.setdefault("max_connections", options.connections)
     return AsyncKlingClient(token, base_url=base_url, **kwargs)
 
 
