@@ -48,8 +48,10 @@ from .errors import (
     Violation,
     WaitTimeoutError,
 )
+from .fit import FitResult, MissingExtraError, fit_image, fit_mask
 from .images import Image
 from .outcomes import Outcome, classify
+from .motion import MotionBrush
 from .polling import PollPolicy
 from .tasks import Task, TaskStatus
 
@@ -98,6 +100,7 @@ __all__ = [
     "ModelName",
     "ShotType",
     "Sound",
+    "FitResult",
     "Image",
     "ImageError",
     "InsufficientBalanceError",
@@ -106,6 +109,8 @@ __all__ = [
     "KlingError",
     "ManifestError",
     "NotAGatewayError",
+    "MissingExtraError",
+    "MotionBrush",
     "NotFoundError",
     "Outcome",
     "PermissionDeniedError",
@@ -127,4 +132,6 @@ __all__ = [
     "WaitTimeoutError",
     "__version__",
     "classify",
+    "fit_image",
+    "fit_mask",
 ]

@@ -128,10 +128,15 @@ class ClientCore:
 
     def create_request(
         self, request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None,
-        fields: Mapping[str, Any], *, allow_unknown_model: bool = False,
+        fields: Mapping[str, Any], *, allow_unknown_model: bool = False, fit: bool | str = False,
     ) -> Request:
         from kling_i2v_api.api.image2video import create_image_to_video
         from kling_i2v_api.models import ImageToVideoRequest
+
+        if fit:  # kling_i2v.fit: local images made to meet the image rules first
+            from .fit import fit_fields
+
+            fields = fit_fields(fields, mode="crop" if fit == "crop" else "pad").fields
 
         body = build_request_body(request, fields, validate=self.validate,
                                   allow_unknown_model=allow_unknown_model)

@@ -27,6 +27,7 @@ from .errors import (
     NotAGatewayError,
     TaskNotFoundError,
 )
+from .fit import fitted_body
 from .journal import JournalRow, NewRow, RowState
 from .outcomes import Outcome, classify
 from .requests import build_request_body
@@ -169,7 +170,7 @@ class Runner(Engine):
         external_task_id = entry.external_task_id or f"kling-i2v-{key}-{uuid.uuid4().hex[:12]}"
         fields = {**self.rows[key].fields, "external_task_id": external_task_id}
         try:
-            body = (await asyncio.to_thread(build_request_body, None, fields)
+            body = (await asyncio.to_thread(fitted_body, fields, self._options.fit)
                     if _has_local_image(fields) else build_request_body(None, fields))
         except (KlingError, OSError, ValueError, TypeError) as exc:
             self._commit(journal.failed(key, f"not sent: {describe(exc)}", "local"))

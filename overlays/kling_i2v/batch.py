@@ -73,7 +73,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
@@ -115,6 +115,8 @@ class BatchOptions:
         factory=lambda: RetryPolicy(initial_delay=1.0, max_delay=60.0, max_retry_after=300.0)
     )
     """Delays after failures and for the pauses after 429s."""
+    fit: Literal[False, "pad", "crop"] = False
+    """Make each row's local images meet the image rules first (kling_i2v.fit)."""
 
     @property
     def connections(self) -> int:
@@ -159,6 +161,11 @@ class BatchResult:
 
     def path_of(self, row: JournalRow) -> Path:
         return self.out_dir / row.output
+
+    def _repr_html_(self) -> str:  # Jupyter: counts, and each row with its video or reason
+        from ._html import batch_html
+
+        return batch_html(self)
 
     def ambiguous(self) -> list[JournalRow]:
         """Rows whose task may exist: look for their `external_task_id`, then `adopt`."""

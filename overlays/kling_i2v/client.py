@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from kling_i2v_api.models import ImageToVideoRequest
 
     from .requests import CreateFields
+    from .fit import FitMode
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_WAIT_TIMEOUT", "AsyncKlingClient", "Deadlines", "KlingClient"]
 
@@ -143,7 +144,7 @@ class KlingClient(_ClientBase):
     @document_fields
     def create(self, request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None = None, /, *,
                timeout: float | None = None, allow_unknown_model: bool = False,
-               **fields: Unpack[CreateFields]) -> Task:
+               fit: bool | FitMode = False, **fields: Unpack[CreateFields]) -> Task:
         """Create a task (billed once accepted) and return it, queued.
 
         Fields are keyword arguments (or a generated `ImageToVideoRequest` / dict, which
@@ -153,8 +154,10 @@ class KlingClient(_ClientBase):
         whole call, retries included (default: `deadlines.create`). A `model_name` the
         spec does not list is refused unless `allow_unknown_model=True`. What the spec's
         capability table says the model does not do is logged as a warning on the
-        `kling_i2v` logger and kept in `Task.warnings`; the gateway has the last word."""
-        request_ = self._core.create_request(request, fields, allow_unknown_model=allow_unknown_model)
+        `kling_i2v` logger and kept in `Task.warnings`; the gateway has the last word.
+        `fit=True` (or "crop") makes local images meet the image rules first (kling_i2v.fit)."""
+        request_ = self._core.create_request(request, fields, allow_unknown_model=allow_unknown_model,
+                                             fit=fit)
         return self._run(_flows.create(self._core, request_, self._deadline("create", timeout)))
 
     def get(self, task: TaskOrId, *, timeout: float | None = None) -> Task:
@@ -173,9 +176,9 @@ class KlingClient(_ClientBase):
     def create_and_wait(
         self, request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None = None, /, *,
         timeout: float = DEFAULT_WAIT_TIMEOUT, on_progress: ProgressCallback | None = None,
-        **fields: Unpack[CreateFields],
+        fit: bool | FitMode = False, **fields: Unpack[CreateFields],
     ) -> Task:
-        task = self.create(request, **fields)
+        task = self.create(request, fit=fit, **fields)
         return self.wait(task, timeout=timeout, on_progress=on_progress)
 
     def download(self, task_or_url: TaskOrId, path: str | os.PathLike[str], *,
@@ -273,9 +276,10 @@ class AsyncKlingClient(_ClientBase):
     @document_fields
     async def create(self, request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None = None, /, *,
                      timeout: float | None = None, allow_unknown_model: bool = False,
-                     **fields: Unpack[CreateFields]) -> Task:
+                     fit: bool | FitMode = False, **fields: Unpack[CreateFields]) -> Task:
         """See KlingClient.create."""
-        request_ = self._core.create_request(request, fields, allow_unknown_model=allow_unknown_model)
+        request_ = self._core.create_request(request, fields, allow_unknown_model=allow_unknown_model,
+                                             fit=fit)
         return await self._run(_flows.create(self._core, request_, self._deadline("create", timeout)))
 
     async def get(self, task: TaskOrId, *, timeout: float | None = None) -> Task:
@@ -292,9 +296,9 @@ class AsyncKlingClient(_ClientBase):
     async def create_and_wait(
         self, request: RequestBody | ImageToVideoRequest | Mapping[str, Any] | None = None, /, *,
         timeout: float = DEFAULT_WAIT_TIMEOUT, on_progress: ProgressCallback | None = None,
-        **fields: Unpack[CreateFields],
+        fit: bool | FitMode = False, **fields: Unpack[CreateFields],
     ) -> Task:
-        task = await self.create(request, **fields)
+        task = await self.create(request, fit=fit, **fields)
         return await self.wait(task, timeout=timeout, on_progress=on_progress)
 
     async def download(self, task_or_url: TaskOrId, path: str | os.PathLike[str], *,

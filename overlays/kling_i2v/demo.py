@@ -47,13 +47,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"image: {image.source} ({image.kind}, {image.width}x{image.height})")
         poll = PollPolicy(initial_interval=0.2, max_interval=0.5)
         with KlingClient(gateway.token, base_url=gateway.base_url, poll=poll) as kling:
-            task = kling.create(image=image, prompt="the camera slowly pushes in on the scene",
-                                mode="std", duration="5")
+            fields = {"prompt": "the camera slowly pushes in on the scene", "mode": "std",
+                      "duration": "5"}
+            task = kling.create(image=image, prompt=fields["prompt"], mode=fields["mode"],
+                                duration=fields["duration"])
             print(f"created task {task.task_id} (external id {task.external_task_id})")
             done = kling.wait(task, on_progress=_bar, timeout=120)
             path = kling.download(done, args.out / f"{done.task_id}.mp4", overwrite=True)
     size = path.stat().st_size
     print(f"video saved: {path.resolve()} ({size:,} bytes) in {time.monotonic() - started:.1f}s")
+    from .gallery import gallery_for_task
+
+    page = gallery_for_task(args.out, done, path, image=image.source, fields=fields)
+    print(f"gallery: {page.resolve()} (open it in a browser)")
     print(next_steps(sample_image_path()))
     return 0
 

@@ -152,6 +152,11 @@ class RequestValidationError(KlingError, ValueError):
     def fields(self) -> list[str]:
         return [v.path for v in self.violations]
 
+    def _repr_html_(self) -> str:  # Jupyter: the problems as a list
+        from ._html import validation_html
+
+        return validation_html(self)
+
 
 class ImageError(KlingError, ValueError):
     """A local image breaks the upstream rules (format, size, sides, aspect ratio)."""

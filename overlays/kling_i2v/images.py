@@ -108,14 +108,21 @@ class Image:
     # ---------------------------------------------------------------- constructors
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str]) -> Image:
+    def from_path(cls, path: str | os.PathLike[str], *,
+                  fit: bool | Literal["pad", "crop"] = False) -> Image:
         """A local JPEG or PNG file, checked from its header. Raises ImageError if it breaks
         an upstream rule or is not a regular file (a FIFO, a device, a socket: refused
         before opening, as reading one may never end; read those with `from_file`), and
         OSError (FileNotFoundError, IsADirectoryError, ...) if it cannot be read.
 
         The file is read again, in chunks, each time a request carrying it is sent; if it
-        has changed by then, the send stops with an ImageError (see `base64_chunks`)."""
+        has changed by then, the send stops with an ImageError (see `base64_chunks`).
+
+        `fit=True` (or "crop") accepts any image and makes it meet the rules instead;
+        see `kling_i2v.fit` (needs the `kling-i2v[images]` extra)."""
+        if fit:
+            from .fit import fit_image  # Pillow only when asked for
+            return fit_image(path, crop=fit == "crop").image
         source = os.fspath(path)
         _check_regular(source, os.stat(source))
         fd = os.open(source, _OPEN_FLAGS)

@@ -69,7 +69,7 @@ class Preflight:
 
 
 def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None = None, *,
-              allow_unknown_model: bool = False) -> Preflight:
+              allow_unknown_model: bool = False, fit: bool = False) -> Preflight:
     """Check every row of a manifest or folder (see the module's docstring). Raises
     ManifestError only when the manifest as a whole cannot be read."""
     from .capabilities import capability_warnings
@@ -83,7 +83,7 @@ def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
         found = [Problem(where=row.where, line=row.line, field=name, rule=broken[0], got=broken[1])
                  for name, path in local_images(row.fields)
                  if (broken := images[path] if path in images
-                     else images.setdefault(path, _image(path))) is not None]
+                     else images.setdefault(path, _image(path, fit))) is not None]
         problems += found
         if found or not row.key:
             continue
@@ -95,9 +95,15 @@ def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
                      warnings=tuple(warnings))
 
 
-def _image(path: str) -> tuple[str, str] | None:
-    """The upstream image rule one local file breaks, as (rule, got); None if none."""
+def _image(path: str, fit: bool = False) -> tuple[str, str] | None:
+    """The upstream image rule one local file breaks, as (rule, got); None if none. With
+    `fit` (kling_i2v.fit), any image Pillow can open will be made to meet them."""
     from .images import Image
+
+    if fit:
+        from .fit import precheck
+
+        return precheck(path)
 
     try:
         Image.from_path(path)

@@ -171,6 +171,11 @@ class Task:
     def video_url(self) -> str | None:
         return self.video_urls[0] if self.video_urls else None
 
+    def _repr_html_(self) -> str:  # Jupyter: status, progress bar, the video once there
+        from ._html import task_html
+
+        return task_html(self)
+
     def __str__(self) -> str:
         text = f"task {self.task_id}: {self.status.value} {self.progress}%"
         if self.fail_reason:

@@ -76,7 +76,7 @@ def test_building_the_parser_does_not_import_the_fake_gateway() -> None:
 
 def test_every_command_module_registers_itself() -> None:
     names = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
-    assert names == {"create", "status", "wait", "download", "batch", "fake-gateway"}
+    assert names == {"create", "status", "wait", "download", "batch", "gallery", "fake-gateway"}
     assert all(callable(getattr(module, "register", None)) for module in COMMANDS)
 
 

@@ -15,6 +15,7 @@ import attrs
 from ..fields import IMAGE_FIELDS
 from ._context import request_options, token
 from ._exit import ExitCode, Stop, exit_code_for, message_for
+from ._media import add_fit_options, gallery_keeper, note_gallery
 from ._options import Parser, add_command, add_request_options, count, seconds
 from ._output import Output
 
@@ -91,6 +92,7 @@ def register(commands: Any, common: Parser) -> None:
     check.add_argument("--skip-invalid", action="store_true",
                        help="run the valid rows even if others have problems (by default "
                             "nothing is sent while any row has one)")
+    add_fit_options(batch)
     add_request_options(batch, skip=_NOT_BATCH_DEFAULTS,
                         title="request options for every row (from openapi.yaml)")
 
@@ -117,7 +119,7 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
             defaults[name] = str(Path(value).expanduser().resolve())
     # no --allow-unknown-model here (yet): the batch engine builds each body with the
     # spec's model list, so a row the pre-flight let through would fail at its create
-    report = preflight(args.source, defaults)
+    report = preflight(args.source, defaults, fit=bool(args.fit))
     for line in report.warning_lines():
         output.note(f"warning: {line}", style="yellow")
     if args.dry_run:
@@ -135,19 +137,22 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
         download_concurrency=args.download_concurrency, poll_interval=args.poll_interval,
         max_running=args.max_running, timeout=args.timeout,
         resubmit_ambiguous=args.resubmit_ambiguous, retry_failed=args.retry_failed,
-        max_attempts=args.max_attempts,
+        max_attempts=args.max_attempts, fit=args.fit,
     )
     for row, task_id in args.adopt:
         linked = adopt(args.out, row, task_id)
         output.note(f"line {linked.line}: linked to task {task_id}; it is polled and downloaded now")
     output.note(f"{len(rows)} row(s) from {args.source}; videos and journal in {args.out}")
+    keeper = gallery_keeper(args.out, rows, args.source)
 
     async def run(display: BatchDisplay) -> BatchResult:
+        keeper.inner = display
         async with batch_client(options, api_token, base_url=getattr(args, "base_url", None)) as kling:
-            return await run_batch(rows, kling, args.out, options, display)
+            return await run_batch(rows, kling, args.out, options, keeper)
 
     with BatchDisplay(output, len(rows)) as display:
         result = asyncio.run(run(display))
+    page = keeper.finish(result.rows)
     code = _batch_code(result)
     if result.error is not None and not output.json_mode:
         output.error(message_for(result.error, args), code)
@@ -155,6 +160,7 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
                         *(["--base-url", args.base_url] if getattr(args, "base_url", None) else [])])
     output.emit(batch_json(result, str(args.source), code),
                 lambda out: print_batch(out, result, str(args.source), rerun))
+    note_gallery(output, page)
     return code
 
 

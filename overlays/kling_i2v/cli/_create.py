@@ -15,6 +15,7 @@ from ._context import (
     wait_command,
 )
 from ._exit import ExitCode, Stop
+from ._media import add_fit_options, fit_for_cli
 from ._options import (
     Parser,
     add_command,
@@ -34,6 +35,7 @@ def register(commands: Any, common: Parser) -> None:
                          "Create an image-to-video task and print its id. --wait follows it with a "
                          "progress bar; --out also downloads the video.")
     create.add_argument("image", metavar="IMAGE", help=help_text(request_fields()["image"].help()))
+    add_fit_options(create)
     add_request_options(create, skip=("image",), title="request options (from openapi.yaml)")
     after = create.add_argument_group("after creating")
     after.add_argument("--wait", action="store_true", help="wait until the task finishes")
@@ -50,6 +52,8 @@ def _create(args: argparse.Namespace, output: Output) -> ExitCode:
     fields = request_options(args, skip=("image",))
     fields["image"] = args.image
     check_image_paths(fields)
+    if args.fit:
+        fields = fit_for_cli(fields, args, output)
     # ours, not the client's: if the answer is lost, this is how the task is found
     external_task_id = fields.setdefault("external_task_id", new_external_task_id())
     # the request first, so that no warning comes before the error that stops it

@@ -149,6 +149,11 @@ def message_for(error: BaseException, args: argparse.Namespace) -> str:
         from ._context import wait_command
 
         return f"{error}; it may still finish: {wait_command(args, error.task_id)}"
+    if isinstance(error, ImageError):
+        from ._media import fit_hint_for
+
+        hint = fit_hint_for(error, args)
+        return f"{error}; {hint}" if hint else str(error)
     if isinstance(error, FileExistsError):
         return f"{error.filename or error}: the file exists; pass --overwrite to replace it" \
             if error.filename else f"{error}; pass --overwrite to replace it"

@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 
 from .._version import __version__
-from . import _batch, _create, _fake, _task
+from . import _batch, _create, _fake, _media, _task
 from ._exit import epilog
 from ._options import Formatter, Parser, common_options
 
 __all__ = ["COMMANDS", "build_parser"]
 
-COMMANDS = (_create, _task, _batch, _fake)
+COMMANDS = (_create, _task, _batch, _media, _fake)
 """In the order `kling-i2v --help` lists them."""
 
 

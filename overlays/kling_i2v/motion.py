@@ -1,0 +1,246 @@
+"""Motion brushes (`dynamic_masks`) in the coordinates people think in.
+
+    brush = MotionBrush.from_box((40, 60, 200, 220), path=[(120, 140), (400, 150)], image=img)
+    kling.create(image=img, prompt="...", dynamic_masks=[brush])
+
+Paths are given as every image tool gives them: pixels of the *image*, origin at the
+top-left corner, y growing downwards. The API wants the origin at the image's bottom-left
+(gateway-facts.md, "Rules the upstream Kling documentation adds": "each trajectory has 2 to
+77 points with integer pixel coordinates, origin at the image's bottom-left. Masks must
+match the image's aspect ratio"). The helpers
+
+- convert each point: x stays, y becomes `height - 1 - y` (pixel rows counted from the
+  bottom; sources say "bottom-left origin" and no more, so rows, not edges, is our reading);
+- round to whole pixels and refuse points outside the image, naming the point;
+- resample a path longer than the spec's maximum (77) along its length to that many
+  points, its first and last points kept exactly; refuse one with fewer than 2;
+- check the mask has the image's aspect ratio (to within one pixel of rounding) and say
+  how to fix it (`fit_mask`) when it does not.
+
+A mask may be an image file (white where the brush paints), or drawn here on a black
+canvas of the image's size from a box or a polygon; drawing needs no imaging library.
+The limits (2 and 77) are read from openapi.yaml's `DynamicMask`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import struct
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from fractions import Fraction
+from typing import Any, TypeAlias
+
+import attrs
+
+from .errors import ImageError, RequestValidationError, Violation
+from .images import Image
+
+__all__ = ["MotionBrush", "Point", "resample", "to_api_points"]
+
+Point: TypeAlias = tuple[float, float]
+"""(x, y) in pixels of the image, origin at its top-left corner."""
+Size: TypeAlias = tuple[int, int]
+ImageLike: TypeAlias = "Image | Size"
+
+
+@functools.cache
+def _limits() -> tuple[int, int]:
+    from .validation import schema
+
+    spec = schema("DynamicMask")["properties"]["trajectories"]
+    return int(spec["minItems"]), int(spec["maxItems"])
+
+
+@attrs.frozen(slots=True)
+class MotionBrush(Mapping[str, Any]):
+    """One entry of `dynamic_masks`: a mask and the path its area follows.
+
+    `trajectory` is already in the API's coordinates (bottom-left origin, whole pixels, at
+    most 77 points). A brush is a read-only mapping with the request's two keys, `mask` (an
+    Image) and `trajectories`, so it goes straight into `dynamic_masks=[...]`; `to_dict()`
+    is its JSON."""
+
+    mask: Image
+    trajectory: tuple[tuple[int, int], ...]
+    image_size: Size
+
+    @classmethod
+    def from_mask(cls, mask: Image | str | os.PathLike[str] | bytes, path: Sequence[Point], *,
+                  image: ImageLike) -> MotionBrush:
+        """A brush from a mask image (JPEG/PNG, white where it paints) that has the image's
+        aspect ratio; `kling_i2v.fit_mask` makes one that has."""
+        size = _size(image)
+        mask_image = Image.coerce(mask)
+        if mask_image.width is not None and mask_image.height is not None:
+            _check_ratio(mask_image.source, (mask_image.width, mask_image.height), size)
+        return cls(mask_image, to_api_points(path, size), size)
+
+    @classmethod
+    def from_box(cls, box: tuple[float, float, float, float], path: Sequence[Point], *,
+                 image: ImageLike) -> MotionBrush:
+        """A brush painting the box (left, top, right, bottom), top-left coordinates."""
+        left, top, right, bottom = box
+        corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
+        return cls.from_polygon(corners, path, image=image)
+
+    @classmethod
+    def from_polygon(cls, polygon: Sequence[Point], path: Sequence[Point], *,
+                     image: ImageLike) -> MotionBrush:
+        """A brush painting the inside of the polygon, top-left coordinates."""
+        size = _size(image)
+        if len(polygon) < 3:
+            raise _invalid("polygon", "needs at least 3 corners", len(polygon))
+        for index, point in enumerate(polygon):
+            _check_inside(f"polygon[{index}]", point, size, edge=True)
+        data = _mask_png(size, polygon)
+        if not any(data.rows):
+            raise _invalid("polygon", "must cover at least one pixel", list(polygon))
+        mask = Image.from_bytes(data.png, name=f"<brush {len(polygon)}-gon>")
+        return cls(mask, to_api_points(path, size), size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mask": self.mask.to_api(), "trajectories": self["trajectories"]}
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "mask":
+            return self.mask
+        if key == "trajectories":
+            return [{"x": x, "y": y} for x, y in self.trajectory]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("mask", "trajectories"))
+
+    def __len__(self) -> int:
+        return 2
+
+
+def to_api_points(path: Sequence[Point], size: Size) -> tuple[tuple[int, int], ...]:
+    """`path` (top-left origin) as the API's trajectory: bottom-left origin, whole pixels,
+    resampled to the spec's maximum number of points if longer."""
+    least, most = _limits()
+    if len(path) < least:
+        raise _invalid("path", f"needs at least {least} points", len(path))
+    points = [_check_inside(f"path[{i}]", p, size, edge=False) for i, p in enumerate(path)]
+    if len(points) > most:
+        points = resample(points, most)
+    _, height = size
+    return tuple((round(x), height - 1 - round(y)) for x, y in points)
+
+
+def resample(path: Sequence[Point], count: int) -> list[Point]:
+    """`count` points spread evenly along the length of `path`; the first and the last
+    are `path`'s own, so the motion starts and ends where it was drawn."""
+    if count < 2 or len(path) < 2:
+        raise ValueError("resampling needs at least 2 points in and out")
+    lengths = [0.0]
+    for (x0, y0), (x1, y1) in zip(path, path[1:], strict=False):
+        lengths.append(lengths[-1] + math.hypot(x1 - x0, y1 - y0))
+    total = lengths[-1]
+    if total == 0:  # a path that never moves: keep its point
+        return [path[0]] * count
+    out: list[Point] = [path[0]]
+    segment = 0
+    for step in range(1, count - 1):
+        target = total * step / (count - 1)
+        while lengths[segment + 1] < target:
+            segment += 1
+        (x0, y0), (x1, y1) = path[segment], path[segment + 1]
+        span = lengths[segment + 1] - lengths[segment]
+        t = (target - lengths[segment]) / span if span else 0.0
+        out.append((x0 + (x1 - x0) * t, y0 + (y1 - y0) * t))
+    out.append(path[-1])
+    return out
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _size(image: ImageLike) -> Size:
+    if isinstance(image, Image):
+        if image.width is None or image.height is None:
+            raise TypeError("the image's size is not known (a URL): pass image=(width, height)")
+        return image.width, image.height
+    width, height = image
+    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+        raise _invalid("image", "size must be two positive whole numbers", image)
+    return width, height
+
+
+def _check_inside(where: str, point: Point, size: Size, *, edge: bool) -> Point:
+    """A path point must be a pixel of the image (0 to width-1); a polygon corner may lie
+    on its far edge (0 to width), as a box's right and bottom do."""
+    try:
+        x, y = (float(point[0]), float(point[1]))
+    except (TypeError, ValueError, IndexError):
+        raise _invalid(where, "must be an (x, y) pair of numbers", point) from None
+    width, height = size
+    reach = 0 if edge else 1
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise _invalid(where, "must be finite numbers", point)
+    if not (0 <= round(x) <= width - reach and 0 <= round(y) <= height - reach):
+        raise _invalid(where, f"must lie on the {width}×{height} image, top-left origin "
+                       f"(x 0 to {width - reach}, y 0 to {height - reach})", point)
+    return x, y
+
+
+def _check_ratio(source: str, mask: Size, image: Size) -> None:
+    # "Masks must match the image's aspect ratio": one pixel of rounding on the mask's
+    # height is allowed (a 1280×720 image and a 427×240 mask are the same picture).
+    expected = Fraction(mask[0] * image[1], image[0])
+    if abs(expected - mask[1]) >= 1:
+        raise ImageError(
+            source,
+            f"a mask must have the image's aspect ratio ({image[0]}×{image[1]}; fit_mask() "
+            "or create(..., fit=True) pads it to that)",
+            f"{mask[0]}×{mask[1]}",
+        )
+
+
+def _invalid(where: str, rule: str, value: Any) -> RequestValidationError:
+    return RequestValidationError([Violation(f"dynamic_masks: {where}", rule, value)])
+
+
+@attrs.frozen
+class _Drawn:
+    png: bytes
+    rows: tuple[bool, ...]
+    """Whether each row has a painted pixel."""
+
+
+def _mask_png(size: Size, polygon: Sequence[Point]) -> _Drawn:
+    """A greyscale PNG of `size`: 255 inside `polygon` (even-odd rule, pixel centres),
+    0 outside. One scanline at a time, so memory stays one row plus the compressor."""
+    width, height = size
+    edges = list(zip(polygon, [*polygon[1:], polygon[0]], strict=True))
+    compressor = zlib.compressobj(9)
+    chunks: list[bytes] = []
+    painted: list[bool] = []
+    for row in range(height):
+        cy = row + 0.5
+        xs = sorted(
+            x0 + (cy - y0) * (x1 - x0) / (y1 - y0)
+            for (x0, y0), (x1, y1) in edges
+            if (y0 <= cy < y1) or (y1 <= cy < y0)
+        )
+        line = bytearray(width + 1)  # filter byte 0, then the pixels
+        for start, end in zip(xs[::2], xs[1::2], strict=False):
+            first = max(0, math.ceil(start - 0.5))
+            last = min(width, math.ceil(end - 0.5))
+            if last > first:
+                line[1 + first:1 + last] = b"\xff" * (last - first)
+        painted.append(any(line[1:]))
+        chunks.append(compressor.compress(bytes(line)))
+    chunks.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    png = b"".join((b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", header),
+                    _chunk(b"IDAT", b"".join(chunks)), _chunk(b"IEND", b"")))
+    return _Drawn(png, tuple(painted))
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(
+        ">I", zlib.crc32(kind + payload))
