@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
 import secrets
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["INDEX_NAME", "THUMBS_DIR", "Card", "GalleryKeeper", "gallery_for_task",
            "rebuild_gallery", "write_gallery"]
+
+log = logging.getLogger("kling_i2v")
 
 INDEX_NAME = "index.html"
 THUMBS_DIR = "thumbs"
@@ -133,8 +135,8 @@ class GalleryKeeper:
         self._rows: dict[str, JournalRow] = {}
         self._lock = threading.Lock()
         self._dirty = threading.Event()
+        self._stop = threading.Event()
         self._closing = False
-        self._failed: BaseException | None = None
         self._thread: threading.Thread | None = None
 
     # BatchObserver
@@ -157,6 +159,7 @@ class GalleryKeeper:
     def finish(self, rows: Iterable[JournalRow]) -> Path:
         """The final page, from the batch's rows as they ended (no self-reload)."""
         self._closing = True
+        self._stop.set()
         self._dirty.set()
         if self._thread is not None:
             self._thread.join()
@@ -167,8 +170,12 @@ class GalleryKeeper:
                              title=self._title)
 
     def _writer(self) -> None:
+        # Waits first, then writes what changed meanwhile: the page costs at most one write
+        # per interval, and none in a batch's first moments, when the event loop (which
+        # shares the interpreter with this thread) is busiest sending creates.
         while not self._closing:
             self._dirty.wait()
+            self._stop.wait(self._interval)
             if self._closing:
                 return
             self._dirty.clear()
@@ -178,8 +185,7 @@ class GalleryKeeper:
                 write_gallery(self._out, cards_for(snapshot, self._fields, self._images),
                               title=self._title, running=True)
             except Exception as exc:  # noqa: BLE001 - a gallery problem must not stop a batch
-                self._failed = exc
-            time.sleep(self._interval)
+                log.warning("gallery %s not updated: %s", self.path, exc)
 
 
 # ---------------------------------------------------------------------------- the page
