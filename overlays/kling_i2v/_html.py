@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import html
 import os
-import re
 import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ._text import clean as _clean
 
 if TYPE_CHECKING:
     from .batch import BatchResult
@@ -23,10 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["STATE_COLOURS", "batch_html", "href", "task_html", "text", "validation_html"]
 
-# ESC-started sequences (CSI, OSC up to BEL or ST, two-byte), then any C0/C1 control
-# character left (tab and newline survive as spaces in HTML anyway).
-_ESCAPES = re.compile(
-    r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-_])|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _MAX_TEXT = 2000
 
 STATE_COLOURS = {
@@ -40,7 +37,8 @@ STATE_COLOURS = {
 
 def text(value: Any, limit: int = _MAX_TEXT) -> str:
     """`value` as safe HTML text: escapes stripped, shortened, escaped."""
-    clean = _ESCAPES.sub("", str(value))
+    # the shared scrubber (escape sequences, controls, bidi overrides): no second copy here
+    clean = _clean(str(value))
     if len(clean) > limit:
         clean = clean[: limit - 1] + "…"
     return html.escape(clean, quote=True)
