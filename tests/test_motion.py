@@ -129,3 +129,71 @@ def test_a_brush_goes_into_create_as_is() -> None:
     assert len(points) == 77
     assert points[0] == {"x": 320, "y": 179} and points[-1] == {"x": 617, "y": 179 + 148}
     assert PIL.open(io.BytesIO(base64.b64decode(mask["mask"]))).getbbox() == (280, 140, 360, 220)
+
+
+# --------------------------------------------------------------------------- from a file
+
+
+def write_json(path, data) -> str:
+    import json
+
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_brushes_load_from_a_small_json_file(tmp_path) -> None:
+    from kling_i2v.motion import load_brushes
+
+    mask = PIL.new("L", (1280, 720), 0)  # twice the image's size: the same aspect ratio
+    mask.paste(255, (20, 20, 100, 100))
+    mask.save(tmp_path / "brush.png")
+    file = write_json(tmp_path / "brushes.json", [
+        {"box": [40, 60, 200, 220], "path": [[120, 140], [400, 150]]},
+        {"polygon": [[100, 50], [500, 120], [250, 330]], "path": [[250, 160], [300, 100]]},
+        {"mask": "brush.png", "path": [[30, 30], [60, 30]]},
+    ])
+    brushes = load_brushes(file, image=SIZE)
+    assert [b.trajectory for b in brushes] == [((120, 219), (400, 209)), ((250, 199), (300, 259)),
+                                               ((30, 329), (60, 329))]
+    assert decode(brushes[0].mask).getbbox() == (40, 60, 200, 220)
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("{not json", "must be JSON"),
+    ('{"box": [1, 2, 3, 4]}', 'must be {"path"'),
+    ('{"box": [1, 2, 3], "path": [[1, 1], [2, 2]]}', "box: must be"),
+    ('{"box": [1, 2, 3, 4], "path": [[1, 1]]}', "path: needs at least 2 points"),
+    ('{"mask": "missing.png", "path": [[1, 1], [2, 2]]}', "mask: no such file: missing.png"),
+])
+def test_a_bad_brushes_file_is_told_before_anything_is_sent(tmp_path, content: str,
+                                                            problem: str) -> None:
+    from kling_i2v.motion import check_brushes
+
+    file = tmp_path / "b.json"
+    file.write_text(content)
+    (found,) = check_brushes(file)
+    assert problem in found and "b.json" in found
+
+
+def test_a_manifest_column_names_the_brushes_and_fit_moves_them_with_the_picture(
+    tmp_path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kling_i2v.cli import main
+
+    banner = PIL.new("RGB", (1500, 500), (90, 120, 150))  # 3:1, padded to 1500×600
+    banner.save(tmp_path / "banner.png")
+    write_json(tmp_path / "boat.json", {"box": [100, 100, 200, 200],
+                                        "path": [[150, 150], [1400, 400]]})
+    (tmp_path / "shots.csv").write_text("image,prompt,motion_brushes\nbanner.png,the boat sails,boat.json\n")
+    with FakeGateway(tokens=(TOKEN,), time_scale=1000) as gw:
+        argv = ["batch", str(tmp_path / "shots.csv"), "--out", str(tmp_path / "out"),
+                "--poll-interval", "0.05", "--base-url", gw.base_url, "--token", TOKEN]
+        assert main(argv) == 2  # without --fit the banner is refused before anything is sent
+        assert gw.count(on="create") == 0
+        assert main([*argv, "--fit"]) == 0, capsys.readouterr().err
+        (sent,) = [r for r in gw.requests if r.target == "create"]
+    (mask,) = sent.json["dynamic_masks"]
+    # 50 px of black bar above: top-left y + 50, then bottom-left y = 599 - y
+    assert mask["trajectories"] == [{"x": 150, "y": 599 - 200}, {"x": 1400, "y": 599 - 450}]
+    assert PIL.open(io.BytesIO(base64.b64decode(mask["mask"]))).getbbox() == (100, 150, 200, 250)
+    assert PIL.open(io.BytesIO(base64.b64decode(sent.json["image"]))).size == (1500, 600)

@@ -23,6 +23,9 @@ __all__ = ["IMAGE_SUFFIXES", "JSON_LINES_SUFFIXES", "OUTPUT_COLUMN", "Found", "R
            "csv_records", "folder_records", "json_lines_records"]
 
 OUTPUT_COLUMN = "output"
+# Columns that are not request fields: the video's file name, and a motion brushes file
+# (kling_i2v.motion.BRUSHES_COLUMN, written out to keep this module free of imports).
+_OTHER_COLUMNS = (OUTPUT_COLUMN, "motion_brushes")
 """The one manifest column that is not a request field: the video's file name."""
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 """What a folder batch picks up (the upstream image formats)."""
@@ -58,11 +61,11 @@ def _text(path: Path) -> str:
 
 
 def _known(name: str) -> bool:
-    return name in request_fields() or name == OUTPUT_COLUMN
+    return name in request_fields() or name in _OTHER_COLUMNS
 
 
 def _unknown_column(name: str) -> Found:
-    known = [*request_fields(), OUTPUT_COLUMN]
+    known = [*request_fields(), *_OTHER_COLUMNS]
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else f"known columns: {', '.join(known)}"
     return None, f"unknown column {name!r}", None, hint
@@ -112,7 +115,7 @@ def csv_records(path: Path) -> Iterator[Record]:
         for name, cell in zip(header, cells, strict=False):
             if not name or not cell.strip():
                 continue  # an empty cell leaves the field out
-            if name == OUTPUT_COLUMN:
+            if name in _OTHER_COLUMNS:
                 values[name] = cell.strip()
                 continue
             try:
@@ -163,9 +166,9 @@ def json_lines_records(path: Path) -> Iterator[Record]:
         for name, value in data.items():
             if value is None:
                 continue
-            if isinstance(value, str) and name != OUTPUT_COLUMN and fields[name].kind not in (
-                "text", "image", "choice"
-            ):
+            if isinstance(value, str) and name not in _OTHER_COLUMNS and fields[
+                name
+            ].kind not in ("text", "image", "choice"):
                 try:  # "0.5" for a number: read the text as a cell would be read
                     value = _parse(fields[name].parse, value)
                 except ValueError as exc:

@@ -30,7 +30,6 @@ from .errors import (
 from .fit import fitted_body
 from .journal import JournalRow, NewRow, RowState
 from .outcomes import Outcome, classify
-from .requests import build_request_body
 from .tasks import TaskStatus
 
 __all__ = ["KILL_AT_ENV", "KILL_POINTS", "Runner", "Stopped"]
@@ -171,7 +170,7 @@ class Runner(Engine):
         fields = {**self.rows[key].fields, "external_task_id": external_task_id}
         try:
             body = (await asyncio.to_thread(fitted_body, fields, self._options.fit)
-                    if _has_local_image(fields) else build_request_body(None, fields))
+                    if _has_local_image(fields) else fitted_body(fields, self._options.fit))
         except (KlingError, OSError, ValueError, TypeError) as exc:
             self._commit(journal.failed(key, f"not sent: {describe(exc)}", "local"))
             return

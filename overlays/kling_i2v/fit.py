@@ -101,10 +101,21 @@ class FitResult:
     """The original's width and height as stored (before EXIF orientation)."""
     changes: tuple[str, ...]
     """One phrase per change, e.g. ("converted webp → jpeg", "scaled 200×200 → 300×300")."""
+    placement: tuple[int, int, int, int] | None = None
+    """Where the upright original lies after padding (+) or cropping (-): x and y offsets,
+    then that canvas's width and height, which were scaled to (width, height)."""
 
     @property
     def changed(self) -> bool:
         return bool(self.changes)
+
+    def map_point(self, x: float, y: float) -> tuple[float, float]:
+        """A point of the original picture as shown (upright, top-left origin) on the
+        fitted one: padding moves it, scaling scales it."""
+        if self.placement is None:
+            return x, y
+        dx, dy, canvas_w, canvas_h = self.placement
+        return (x + dx) * self.width / canvas_w, (y + dy) * self.height / canvas_h
 
     def summary(self) -> str:
         """`converted webp → jpeg; scaled 4032×3024 → 2560×1920; 9.1 MB`."""
@@ -149,11 +160,14 @@ def fit_image(source: ImageSource, *, crop: bool = False, name: str | None = Non
     limits = rules()
     ratio = _clamp(Fraction(turned.width, turned.height), limits.max_aspect_ratio)
     shaped = _to_ratio(pil, turned, ratio, crop=crop, fill=_PAD, changes=changes)
+    # the same centring as _to_ratio's paste (padding) and crop box (cropping)
+    placement = (_shift(turned.width, shaped.width), _shift(turned.height, shaped.height),
+                 shaped.width, shaped.height)
     shaped = _scale_to_min_side(pil, shaped, limits.min_side, changes)
     lossless = fmt.upper() in _LOSSLESS
     data, out_fmt, final = _encode(pil, shaped, lossless, fmt, changes, label)
     return FitResult(Image.from_bytes(data, name=f"{label} (fitted)"), data, out_fmt,
-                     final.width, final.height, label, fmt, stored, tuple(changes))
+                     final.width, final.height, label, fmt, stored, tuple(changes), placement)
 
 
 def fit_mask(source: ImageSource, size: tuple[int, int], *, crop: bool = False,
@@ -222,11 +236,25 @@ def fit_fields(fields: Mapping[str, Any], *, mode: FitMode = "pad") -> FittedFie
 
 
 def fitted_body(fields: Mapping[str, Any], fit: bool | FitMode) -> RequestBody:
-    """The request body for `fields`, its local images fitted first when `fit` is set."""
+    """A batch row's request body: its local images fitted first when `fit` is set, and
+    its `motion_brushes` file (kling_i2v.motion) made into `dynamic_masks`, with the
+    brushes' coordinates moved as fitting moved the picture."""
+    from .motion import BRUSHES_COLUMN, load_brushes
     from .requests import build_request_body
 
-    if fit:
-        fields = fit_fields(fields, mode="crop" if fit == "crop" else "pad").fields
+    fields = dict(fields)
+    brushes = fields.pop(BRUSHES_COLUMN, None)
+    fitted = fit_fields(fields, mode="crop" if fit == "crop" else "pad") if fit else None
+    if fitted is not None:
+        fields = fitted.fields
+    if brushes:
+        image = fields["image"] = Image.coerce(fields["image"])
+        result = fitted.results.get("image") if fitted is not None else None
+        size = (image.width or 0, image.height or 0)
+        fields["dynamic_masks"] = load_brushes(
+            brushes, image=image, place=result.map_point if result and result.changed else None,
+            mask_fit=(lambda path: fit_mask(path, size).image) if result and result.changed
+            else None)
     return build_request_body(None, fields)
 
 
@@ -266,6 +294,10 @@ def fit_hint(error: ImageError, *, cli: bool = False) -> str | None:
 
 
 # ------------------------------------------------------------------------ helpers
+
+
+def _shift(before: int, after: int) -> int:
+    return (after - before) // 2 if after >= before else -((before - after) // 2)
 
 
 def _clamp(ratio: Fraction, limit: Fraction) -> Fraction:

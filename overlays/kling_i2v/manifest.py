@@ -46,6 +46,7 @@ from ._manifest_files import (
 from .errors import ImageError, ManifestError, RequestValidationError
 from .fields import IMAGE_FIELDS, request_fields
 from .images import Image
+from .motion import BRUSHES_COLUMN, check_brushes
 from .requests import build_request_body
 
 __all__ = ["IMAGE_SUFFIXES", "OUTPUT_COLUMN", "Manifest", "ManifestError", "ManifestRow",
@@ -258,6 +259,12 @@ def _resolve(written: Mapping[str, Any], base: Path) -> tuple[dict[str, Any], li
         value = resolved.get(name)
         if _is_path(value) and value:
             resolved[name] = local(name, value)
+    brushes = resolved.get(BRUSHES_COLUMN)
+    if isinstance(brushes, str) and brushes:  # a JSON file of motion brushes (kling_i2v.motion)
+        path = Path(brushes).expanduser()
+        resolved[BRUSHES_COLUMN] = str(path if path.is_absolute() else base / path)
+        problems += [(BRUSHES_COLUMN, p, None, None)
+                     for p in check_brushes(resolved[BRUSHES_COLUMN])]
     masks = resolved.get("dynamic_masks")
     if isinstance(masks, list):
         resolved["dynamic_masks"] = [
@@ -286,6 +293,8 @@ def check_request(fields: Mapping[str, Any], *, allow_unknown_model: bool = Fals
     """Raise what `create(**fields)` would raise for the request itself (the spec's
     RequestValidationError), without reading a local image: each stands in as a URL."""
     probe = dict(fields)
+    if probe.pop(BRUSHES_COLUMN, None):  # checked by _resolve; a mask stands in for the rules
+        probe["dynamic_masks"] = [{"mask": _PROBE_IMAGE, "trajectories": [{"x": 0, "y": 0}] * 2}]
     for name in IMAGE_FIELDS:
         if _is_path(probe.get(name)):
             probe[name] = _PROBE_IMAGE

@@ -25,12 +25,14 @@ The limits (2 and 77) are read from openapi.yaml's `DynamicMask`.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import struct
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import attrs
@@ -38,7 +40,8 @@ import attrs
 from .errors import ImageError, RequestValidationError, Violation
 from .images import Image
 
-__all__ = ["MotionBrush", "Point", "resample", "to_api_points"]
+__all__ = ["BRUSHES_COLUMN", "MotionBrush", "Point", "check_brushes", "load_brushes", "resample",
+           "to_api_points"]
 
 Point: TypeAlias = tuple[float, float]
 """(x, y) in pixels of the image, origin at its top-left corner."""
@@ -244,3 +247,111 @@ def _mask_png(size: Size, polygon: Sequence[Point]) -> _Drawn:
 def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(
         ">I", zlib.crc32(kind + payload))
+
+
+# ------------------------------------------------------------------------ from a file
+
+BRUSHES_COLUMN = "motion_brushes"
+"""The batch manifest column that names a JSON file of brushes for the row (see
+`load_brushes`); the row's `dynamic_masks` are made from it."""
+_MAX_BRUSH_FILE = 1024 * 1024
+_SHAPES = ("box", "polygon", "mask")
+Place: TypeAlias = Callable[[float, float], tuple[float, float]]
+
+
+@attrs.frozen
+class _Spec:
+    where: str
+    shape: str
+    value: Any
+    path: list[Point]
+
+
+def load_brushes(file: str | os.PathLike[str], *, image: ImageLike,
+                 place: Place | None = None, mask_fit: Callable[[Path], Image] | None = None,
+                 ) -> list[MotionBrush]:
+    """The brushes in a small JSON file, as a batch manifest's `motion_brushes` column
+    names: one brush or a list of them, each `{"path": [[x, y], ...]}` with one of
+    `"box": [left, top, right, bottom]`, `"polygon": [[x, y], ...]` or `"mask": "file.png"`
+    (relative to the JSON file). Coordinates are top-left, in pixels of the image as the
+    file shows it; `place` maps them onto the image as sent (when fit padded or scaled it),
+    and `mask_fit` fits a mask file to it the same way."""
+    brushes = []
+    for spec in _parse(Path(file)):
+        try:
+            brushes.append(_build(spec, Path(file).parent, image, place, mask_fit))
+        except RequestValidationError as exc:
+            raise RequestValidationError(
+                [Violation(f"{spec.where}: {v.path}", v.rule, v.value) for v in exc.violations]
+            ) from None
+    return brushes
+
+
+def check_brushes(file: str | os.PathLike[str]) -> list[str]:
+    """What is wrong with a brushes file that can be known without its image (the batch's
+    check before anything is sent): JSON, shapes, numbers, at least 2 points per path."""
+    least = _limits()[0]
+    try:
+        specs = _parse(Path(file))
+    except (RequestValidationError, OSError) as exc:
+        return [" ".join(str(exc).split())]
+    problems = []
+    for spec in specs:
+        if len(spec.path) < least:
+            problems.append(f"{spec.where}: path: needs at least {least} points")
+        if spec.shape == "mask" and not (Path(file).parent / str(spec.value)).is_file():
+            problems.append(f"{spec.where}: mask: no such file: {spec.value}")
+    return problems
+
+
+def _parse(file: Path) -> list[_Spec]:
+    with open(file, "rb") as f:
+        raw = f.read(_MAX_BRUSH_FILE + 1)
+    if len(raw) > _MAX_BRUSH_FILE:
+        raise _invalid(file.name, f"must be at most {_MAX_BRUSH_FILE // 1024} KB", "a larger file")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _invalid(file.name, "must be JSON", str(exc)) from None
+    items = data if isinstance(data, list) else [data]
+    rule = 'must be {"path": [[x, y], ...]} and one of "box", "polygon", "mask"'
+    specs = []
+    for index, item in enumerate(items):
+        where = f"{file.name}[{index}]" if isinstance(data, list) else file.name
+        shapes = [key for key in _SHAPES if isinstance(item, dict) and key in item]
+        if (not isinstance(item, dict) or len(shapes) != 1 or set(item) - {"path", *_SHAPES}
+                or not _points(item.get("path"))):
+            raise _invalid(where, rule, item)
+        shape, value = shapes[0], item[shapes[0]]
+        if not (shape == "mask" and isinstance(value, str)
+                or shape == "box" and isinstance(value, list) and len(value) == 4
+                and all(_number(v) for v in value)
+                or shape == "polygon" and _points(value)):
+            raise _invalid(f"{where}: {shape}", "must be a file name, [left, top, right, bottom] "
+                           "or [[x, y], ...] (mask, box, polygon)", value)
+        specs.append(_Spec(where, shape, value, [(p[0], p[1]) for p in item["path"]]))
+    return specs
+
+
+def _build(spec: _Spec, base: Path, image: ImageLike, place: Place | None,
+           mask_fit: Callable[[Path], Image] | None) -> MotionBrush:
+    move = place or (lambda x, y: (x, y))
+    path = [move(x, y) for x, y in spec.path]
+    if spec.shape == "mask":
+        mask = base / spec.value
+        return MotionBrush.from_mask(mask_fit(mask) if mask_fit else mask, path, image=image)
+    if spec.shape == "box":
+        left, top, right, bottom = spec.value
+        corners = [move(left, top), move(right, top), move(right, bottom), move(left, bottom)]
+    else:
+        corners = [move(p[0], p[1]) for p in spec.value]
+    return MotionBrush.from_polygon(corners, path, image=image)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _points(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(p, list) and len(p) == 2 and _number(p[0]) and _number(p[1]) for p in value)
