@@ -29,7 +29,9 @@ from .errors import (
 )
 from .fit import fitted_body
 from .journal import JournalRow, NewRow, RowState
+from .motion import BRUSHES_COLUMN
 from .outcomes import Outcome, classify
+from .requests import build_request_body
 from .tasks import TaskStatus
 
 __all__ = ["KILL_AT_ENV", "KILL_POINTS", "Runner", "Stopped"]
@@ -169,8 +171,11 @@ class Runner(Engine):
         external_task_id = entry.external_task_id or f"kling-i2v-{key}-{uuid.uuid4().hex[:12]}"
         fields = {**self.rows[key].fields, "external_task_id": external_task_id}
         try:
-            body = (await asyncio.to_thread(fitted_body, fields, self._options.fit)
-                    if _has_local_image(fields) else fitted_body(fields, self._options.fit))
+            if self._options.fit or fields.get(BRUSHES_COLUMN):  # kling_i2v.fit, .motion
+                body = await asyncio.to_thread(fitted_body, fields, self._options.fit)
+            else:
+                body = (await asyncio.to_thread(build_request_body, None, fields)
+                        if _has_local_image(fields) else build_request_body(None, fields))
         except (KlingError, OSError, ValueError, TypeError) as exc:
             self._commit(journal.failed(key, f"not sent: {describe(exc)}", "local"))
             return
