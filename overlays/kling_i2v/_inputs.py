@@ -81,11 +81,12 @@ def parse_json(text: str) -> Any:
 def check_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
     """ValueError if lists and objects in `value` nest more than `limit` levels."""
     level: list[Any] = [value]
-    for _ in range(limit + 1):
-        level = [child for item in level if isinstance(item, list | dict)
-                 for child in (item.values() if isinstance(item, dict) else item)]
-        if not level:
+    for _ in range(limit + 1):  # a value at depth d empties the level on pass d + 1
+        containers = [item for item in level if isinstance(item, list | dict)]
+        if not containers:
             return
+        level = [child for item in containers
+                 for child in (item.values() if isinstance(item, dict) else item)]
     raise ValueError(f"JSON nested more than {limit} levels deep")
 
 

@@ -32,11 +32,13 @@ def test_batch_defaults_are_batch_options(monkeypatch: pytest.MonkeyPatch,
         poll_interval: float = 16.5
         max_attempts: int = 17
         timeout: float | None = 18.0
+        max_running: int | None = 19
 
     monkeypatch.setattr(kling_i2v.batch, "BatchOptions", Other)
     args = build_parser().parse_args(["batch", "m.csv", "--out", "v"])
     assert (args.concurrency, args.poll_concurrency, args.download_concurrency,
-            args.poll_interval, args.max_attempts, args.timeout) == (13, 14, 15, 16.5, 17, 18.0)
+            args.poll_interval, args.max_attempts, args.timeout, args.max_running) == (
+        13, 14, 15, 16.5, 17, 18.0, 19)
     assert main(["batch", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     for shown in ("(default: 13)", "(default: 14)", "(default: 15)", "(default: 16.5)",
