@@ -199,7 +199,7 @@ def test_an_invalid_manifest_sends_nothing(gw: FakeGateway, images: Path, capsys
     assert code == ExitCode.INVALID_INPUT
     for problem in ("bad.csv:3: image: no such image file: missing.png",
                     "bad.csv:3: mode: must be one of std, pro", "bad.csv:3: cfg_scale: must be <= 1",
-                    "bad.csv:4: prompt: prompt is required"):
+                    "bad.csv:4: prompt is required"):
         assert problem in err
     manifest.write_text("image,promt\ncat.png,x\n")
     code = main(["--json", "batch", str(manifest), "--out", "v", "--token", TOKEN])

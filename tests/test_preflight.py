@@ -43,7 +43,7 @@ def test_a_repeated_problem_is_told_once_with_the_rows_and_what_to_do(folder: Pa
     for name in ("small.png", "wide.png", "fake.png", "cat.png"):
         (folder / name).unlink()
     (line,) = preflight(folder).problem_lines()
-    assert line.startswith("20 rows (shot00.png, shot01.png, shot02.png, shot03.png and 16 more): prompt: ")
+    assert line.startswith("20 rows (shot00.png, shot01.png, shot02.png, shot03.png and 16 more): prompt is required")
     assert line.endswith("(missing) — pass --prompt")
 
     rows = "".join(f"shot{n:02d}.png\n" for n in range(20))

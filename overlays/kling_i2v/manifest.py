@@ -78,7 +78,9 @@ class Problem:
 
     def told(self, where: str) -> str:
         """The problem as a line, for `where` (this row, or several that share it)."""
-        text = f"{where}: " + (f"{self.field}: " if self.field else "") + self.rule
+        # "prompt: prompt is required ..." says the name twice
+        named = self.field and not self.rule.startswith(f"{self.field} ")
+        text = f"{where}: " + (f"{self.field}: " if named else "") + self.rule
         if self.got is not None:
             text += f" ({self.got})"
         return text + (f" — {self.hint}" if self.hint else "")

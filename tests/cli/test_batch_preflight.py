@@ -33,7 +33,7 @@ def test_a_manifest_with_any_invalid_row_sends_nothing(cli: Cli, fake_gateway: F
     text = run.text
     assert "shots.csv: 4 of 5 row(s) have problems; nothing was sent; --skip-invalid runs the others:" in text
     for line in ("shots.csv:3: image: each side must be at least 300 px (small.png: 200x200)",
-                 "shots.csv:4: prompt: ",
+                 "shots.csv:4: prompt is required",
                  "— add a `prompt` column or pass --prompt",
                  "shots.csv:5: mode: must be one of std, pro",
                  "shots.csv:6: image: must be a JPEG or PNG image (anim.png: GIF"):
@@ -62,8 +62,8 @@ def test_a_folder_without_prompt_tells_it_once(cli: Cli, fake_gateway: FakeGatew
     assert run.code == ExitCode.INVALID_INPUT
     assert fake_gateway.requests == []
     assert "20 of 20 row(s) have problems; nothing was sent:" in run.text
-    assert "20 rows (img00.png, img01.png, img02.png, img03.png and 16 more): prompt:" in run.text
-    assert run.text.count("prompt:") == 1
+    assert "20 rows (img00.png, img01.png, img02.png, img03.png and 16 more): prompt is required" in run.text
+    assert run.text.count("prompt is required") == 1
     assert run.text.rstrip().endswith("— pass --prompt")
 
 

@@ -129,7 +129,8 @@ def message_for(error: BaseException, args: argparse.Namespace) -> str:
     if isinstance(error, RequestValidationError):
         on_cli = getattr(args, "command", None) == "create"
         return "invalid request: " + "; ".join(
-            f"{_option_path(v.path) if on_cli else v.path}: {v.rule}"
+            ("" if v.rule.startswith(f"{v.path} ") else  # the rule names the field itself
+             f"{_option_path(v.path) if on_cli else v.path}: ") + v.rule
             + ("" if v.rule.endswith(")") else f" ({_got(v)})")
             for v in error.violations
         )
