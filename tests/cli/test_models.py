@@ -54,3 +54,15 @@ def test_the_default_model_is_sent(cli: Cli, fake_gateway: FakeGateway, good_ima
     assert cli("create", str(good_image), "--prompt", "x").code == ExitCode.OK
     (task,) = fake_gateway.tasks.values()
     assert task.body["model_name"] == default_model() == "kling-v2-master"
+
+
+def test_an_unlisted_model_is_sent_with_a_warning_when_allowed(cli: Cli, fake_gateway: FakeGateway,
+                                                               good_image: Path) -> None:
+    run = cli("create", str(good_image), "--prompt", "x", "--model-name", "kling-v9",
+              "--allow-unknown-model")
+    first = run.err.splitlines()[0]
+    assert first.startswith("warning: model_name 'kling-v9' is not one the spec lists"), run.err
+    creates = [r for r in fake_gateway.requests if r.target == "create"]
+    assert creates and all(r.json["model_name"] == "kling-v9" for r in creates)
+    # the fake, like new-api with no channel for the model, answers 503 model_not_found
+    assert run.code != ExitCode.OK

@@ -37,6 +37,9 @@ def register(commands: Any, common: Parser) -> None:
     create.add_argument("image", metavar="IMAGE", help=help_text(request_fields()["image"].help()))
     add_fit_options(create)
     add_request_options(create, skip=("image",), title="request options (from openapi.yaml)")
+    create.add_argument("--allow-unknown-model", action="store_true",
+                        help="send a --model-name the spec does not list (with a warning); "
+                             "the gateway decides whether it serves it")
     after = create.add_argument_group("after creating")
     after.add_argument("--wait", action="store_true", help="wait until the task finishes")
     add_save_options(create, "download the video to FILE (or into a folder); implies --wait")
@@ -44,7 +47,7 @@ def register(commands: Any, common: Parser) -> None:
 
 
 def _create(args: argparse.Namespace, output: Output) -> ExitCode:
-    from ..capabilities import capability_warnings
+    from ..capabilities import capability_warnings, model_names
     from ..manifest import check_request
     from ..requests import new_external_task_id
 
@@ -57,13 +60,17 @@ def _create(args: argparse.Namespace, output: Output) -> ExitCode:
     # ours, not the client's: if the answer is lost, this is how the task is found
     external_task_id = fields.setdefault("external_task_id", new_external_task_id())
     # the request first, so that no warning comes before the error that stops it
-    check_request(fields)
+    check_request(fields, allow_unknown_model=args.allow_unknown_model)
     warnings = capability_warnings(fields)
+    model = fields.get("model_name")
+    if args.allow_unknown_model and model is not None and str(model) not in model_names():
+        warnings.insert(0, f"model_name {model!r} is not one the spec lists; it is sent as "
+                           "given and the gateway decides whether it serves it")
     for warning in warnings:  # before sending: the user may still stop and change the request
         output.note(f"warning: {warning}", style="yellow")
     with client(args) as kling:
         try:
-            task = kling.create(**fields)
+            task = kling.create(allow_unknown_model=args.allow_unknown_model, **fields)
         except KeyboardInterrupt:
             raise Stop(f"interrupted while the create was in flight: the task may exist "
                        f"(external_task_id {external_task_id})", ExitCode.INTERRUPTED,
