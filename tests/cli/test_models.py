@@ -66,3 +66,12 @@ def test_an_unlisted_model_is_sent_with_a_warning_when_allowed(cli: Cli, fake_ga
     assert creates and all(r.json["model_name"] == "kling-v9" for r in creates)
     # the fake, like new-api with no channel for the model, answers 503 model_not_found
     assert run.code != ExitCode.OK
+
+
+def test_a_base_url_with_a_wrong_path_gets_the_web_ui_and_a_hint(capsys, fake_gateway: FakeGateway) -> None:
+    # new-api's web UI answers unknown routes with 200 text/html (gateway-facts "Routes")
+    wrong = fake_gateway.base_url.rstrip("/") + "/console"
+    code = main(["status", "12345", "--base-url", wrong, "--token", fake_gateway.token])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == ExitCode.API_ERROR
+    assert f"check the base URL ({wrong})" in err and "without /v1 or /kling" in err

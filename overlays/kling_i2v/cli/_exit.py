@@ -19,6 +19,7 @@ from ..errors import (
     ConfigurationError,
     ImageError,
     KlingError,
+    NotAGatewayError,
     NotFoundError,
     RequestValidationError,
     TaskFailedError,
@@ -141,7 +142,10 @@ def message_for(error: BaseException, args: argparse.Namespace) -> str:
         return f"the gateway refused the API token ({error}); check ANYFAST_API_KEY or --token"
     if isinstance(error, APIConnectionError):
         return f"{error} (gateway: {base_url_of(args)})"
-    if isinstance(error, NotFoundError) and not isinstance(error, TaskNotFoundError):
+    # a wrong path shows as a 404 or, outside /v1 and /api, as new-api's web UI: 200
+    # text/html (gateway-facts.md "Routes"), which the client raises as NotAGatewayError
+    if isinstance(error, NotAGatewayError) or (
+            isinstance(error, NotFoundError) and not isinstance(error, TaskNotFoundError)):
         return f"{error}; {_base_url_hint(args)}"
     if isinstance(error, AmbiguousCreateError):
         return (f"{error}. The gateway has no lookup by external id: check your anyfast.ai "
