@@ -174,7 +174,7 @@ def message_for(error: BaseException, args: argparse.Namespace) -> str:
 
 def _base_url_hint(args: argparse.Namespace) -> str:
     """A wrong path under the right host is the usual cause: the gateway's routes start at
-    its root (`/kling/v1/...`, gateway-facts.md "Routes"), so a base URL ending in /v1 or
+    its root (the `kling` route group, gateway-facts.md "Routes"), so a base URL ending in /v1 or
     /kling misses them."""
     from ..client import DEFAULT_BASE_URL
 

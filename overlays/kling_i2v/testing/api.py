@@ -1,7 +1,7 @@
 """What the fake gateway answers, HTTP plumbing aside: routes, auth, create, query, files.
 
     POST <create path of openapi.yaml>             create (bearer token, checks in new-api's order)
-    GET  /kling/v1/videos/{action}/{task_id}       query, any action (gateway-facts "Routes")
+    GET  <query path, any {action} segment>        query, any action (gateway-facts "Routes")
     GET  /files/{task_id}.mp4                      the finished task's video, no token (our CDN)
     any other path under /v1, /api, /assets        404 "Invalid URL (...)" (RelayNotFound)
     anything else                                  200 text/html, the web UI (web-router.go NoRoute)

@@ -49,7 +49,7 @@ class Dialect:
     when multi_shot is true."""
     action: str
     """The TaskDto `action`. gateway-facts: upstream writes `generate` (`textGenerate` for an
-    image_tail without image); anyfast's docs show "/kling/v1/videos/omni-video_POST" for
+    image_tail without image); anyfast's docs show "<its omni-video path>_POST" for
     their omni route, so "<create path>_POST" here is extrapolated from that one example."""
 
 
