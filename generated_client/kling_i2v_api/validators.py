@@ -166,11 +166,13 @@ _C39 = frozenset(["x", "y"])
 _C40 = frozenset(["enabled"])
 _C41 = frozenset(["task_id"])
 _C42 = frozenset(["code", "data"])
-_C43 = frozenset(["status", "task_id"])
-_C44 = ecma_regex("^(100|[1-9]?[0-9])%$")
-_C45 = frozenset(["error"])
-_C46 = frozenset(["message"])
-_C47 = frozenset(["code"])
+_C43 = ecma_regex("^[!-~]+$")
+_C44 = frozenset([".", ".."])
+_C45 = frozenset(["status", "task_id"])
+_C46 = ecma_regex("^(100|[1-9]?[0-9])%$")
+_C47 = frozenset(["error"])
+_C48 = frozenset(["message"])
+_C49 = frozenset(["code"])
 
 
 def is_valid_model_name(x: Any) -> bool:
@@ -986,8 +988,6 @@ def _v77(x: Any) -> bool:
 def _v78(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
-    if isinstance(x, str) and not len(x) >= 1:
-        return False
     return True
 
 
@@ -1004,12 +1004,6 @@ def _v80(x: Any) -> bool:
 
 
 def _v81(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
-    return True
-
-
-def _v82(x: Any) -> bool:
     if not (_is_integer(x)):
         return False
     if is_number(x) and x < 0:
@@ -1019,7 +1013,7 @@ def _v82(x: Any) -> bool:
     return True
 
 
-def _v83(x: Any) -> bool:
+def _v82(x: Any) -> bool:
     if not (_is_integer(x)):
         return False
     if not FORMATS["int64"](x):
@@ -1036,28 +1030,28 @@ def is_valid_video_task(x: Any) -> bool:
     if isinstance(x, dict):
         if "id" in x and not _v77(x["id"]):
             return False
-        if "task_id" in x and not _v78(x["task_id"]):
+        if "task_id" in x and not is_valid_task_id(x["task_id"]):
             return False
-        if "object" in x and not _v79(x["object"]):
+        if "object" in x and not _v78(x["object"]):
             return False
-        if "model" in x and not _v80(x["model"]):
+        if "model" in x and not _v79(x["model"]):
             return False
-        if "status" in x and not _v81(x["status"]):
+        if "status" in x and not _v80(x["status"]):
             return False
-        if "progress" in x and not _v82(x["progress"]):
+        if "progress" in x and not _v81(x["progress"]):
             return False
-        if "created_at" in x and not _v83(x["created_at"]):
+        if "created_at" in x and not _v82(x["created_at"]):
             return False
     return True
 
 
-def _v84(x: Any) -> bool:
+def _v83(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
     return True
 
 
-def _v85(x: Any) -> bool:
+def _v84(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
     return True
@@ -1070,12 +1064,33 @@ def is_valid_task_query_response(x: Any) -> bool:
     if isinstance(x, dict) and not x.keys() >= _C42:
         return False
     if isinstance(x, dict):
-        if "code" in x and not _v84(x["code"]):
+        if "code" in x and not _v83(x["code"]):
             return False
-        if "message" in x and not _v85(x["message"]):
+        if "message" in x and not _v84(x["message"]):
             return False
         if "data" in x and not is_valid_gateway_task(x["data"]):
             return False
+    return True
+
+
+def _v85(x: Any) -> bool:
+    if not (isinstance(x, str) and x in _C44):
+        return False
+    return True
+
+
+def is_valid_task_id(x: Any) -> bool:
+    """Whether a value is a valid `TaskId`."""
+    if not (isinstance(x, str)):
+        return False
+    if isinstance(x, str) and not len(x) >= 1:
+        return False
+    if isinstance(x, str) and not len(x) <= 256:
+        return False
+    if isinstance(x, str) and _C43.search(x) is None:
+        return False
+    if _v85(x):
+        return False
     return True
 
 
@@ -1098,7 +1113,9 @@ def _v88(x: Any) -> bool:
 
 
 def _v89(x: Any) -> bool:
-    if not (isinstance(x, str)):
+    if not (_is_integer(x)):
+        return False
+    if not FORMATS["int64"](x):
         return False
     return True
 
@@ -1120,9 +1137,9 @@ def _v91(x: Any) -> bool:
 
 
 def _v92(x: Any) -> bool:
-    if not (_is_integer(x)):
+    if not (isinstance(x, str)):
         return False
-    if not FORMATS["int64"](x):
+    if isinstance(x, str) and _C46.search(x) is None:
         return False
     return True
 
@@ -1130,25 +1147,17 @@ def _v92(x: Any) -> bool:
 def _v93(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
-    if isinstance(x, str) and _C44.search(x) is None:
-        return False
     return True
 
 
-def _v94(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
-    return True
-
-
-def _v96(x: Any) -> bool:
+def _v95(x: Any) -> bool:
     if not (x is None):
         return False
     return True
 
 
-def _v95(x: Any) -> bool:
-    if not (is_valid_kling_reply(x) or _v96(x)):
+def _v94(x: Any) -> bool:
+    if not (is_valid_kling_reply(x) or _v95(x)):
         return False
     return True
 
@@ -1157,34 +1166,40 @@ def is_valid_gateway_task(x: Any) -> bool:
     """Whether a value is a valid `GatewayTask`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() >= _C43:
+    if isinstance(x, dict) and not x.keys() >= _C45:
         return False
     if isinstance(x, dict):
-        if "task_id" in x and not _v86(x["task_id"]):
+        if "task_id" in x and not is_valid_task_id(x["task_id"]):
             return False
-        if "action" in x and not _v87(x["action"]):
+        if "action" in x and not _v86(x["action"]):
             return False
-        if "status" in x and not _v88(x["status"]):
+        if "status" in x and not _v87(x["status"]):
             return False
-        if "fail_reason" in x and not _v89(x["fail_reason"]):
+        if "fail_reason" in x and not _v88(x["fail_reason"]):
             return False
-        if "submit_time" in x and not _v90(x["submit_time"]):
+        if "submit_time" in x and not _v89(x["submit_time"]):
             return False
-        if "start_time" in x and not _v91(x["start_time"]):
+        if "start_time" in x and not _v90(x["start_time"]):
             return False
-        if "finish_time" in x and not _v92(x["finish_time"]):
+        if "finish_time" in x and not _v91(x["finish_time"]):
             return False
-        if "progress" in x and not _v93(x["progress"]):
+        if "progress" in x and not _v92(x["progress"]):
             return False
-        if "result_url" in x and not _v94(x["result_url"]):
+        if "result_url" in x and not _v93(x["result_url"]):
             return False
-        if "data" in x and not _v95(x["data"]):
+        if "data" in x and not _v94(x["data"]):
             return False
     return True
 
 
-def _v97(x: Any) -> bool:
+def _v96(x: Any) -> bool:
     if not (_is_integer(x)):
+        return False
+    return True
+
+
+def _v97(x: Any) -> bool:
+    if not (isinstance(x, str)):
         return False
     return True
 
@@ -1195,25 +1210,25 @@ def _v98(x: Any) -> bool:
     return True
 
 
-def _v99(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
-    return True
-
-
 def is_valid_kling_reply(x: Any) -> bool:
     """Whether a value is a valid `KlingReply`."""
     if not (isinstance(x, dict)):
         return False
     if isinstance(x, dict):
-        if "code" in x and not _v97(x["code"]):
+        if "code" in x and not _v96(x["code"]):
             return False
-        if "message" in x and not _v98(x["message"]):
+        if "message" in x and not _v97(x["message"]):
             return False
-        if "request_id" in x and not _v99(x["request_id"]):
+        if "request_id" in x and not _v98(x["request_id"]):
             return False
         if "data" in x and not is_valid_kling_task(x["data"]):
             return False
+    return True
+
+
+def _v99(x: Any) -> bool:
+    if not (isinstance(x, str)):
+        return False
     return True
 
 
@@ -1230,7 +1245,9 @@ def _v101(x: Any) -> bool:
 
 
 def _v102(x: Any) -> bool:
-    if not (isinstance(x, str)):
+    if not (_is_integer(x)):
+        return False
+    if not FORMATS["int64"](x):
         return False
     return True
 
@@ -1243,37 +1260,29 @@ def _v103(x: Any) -> bool:
     return True
 
 
-def _v104(x: Any) -> bool:
-    if not (_is_integer(x)):
-        return False
-    if not FORMATS["int64"](x):
-        return False
-    return True
-
-
 def is_valid_kling_task(x: Any) -> bool:
     """Whether a value is a valid `KlingTask`."""
     if not (isinstance(x, dict)):
         return False
     if isinstance(x, dict):
-        if "task_id" in x and not _v100(x["task_id"]):
+        if "task_id" in x and not _v99(x["task_id"]):
             return False
-        if "task_status" in x and not _v101(x["task_status"]):
+        if "task_status" in x and not _v100(x["task_status"]):
             return False
-        if "task_status_msg" in x and not _v102(x["task_status_msg"]):
+        if "task_status_msg" in x and not _v101(x["task_status_msg"]):
             return False
         if "task_info" in x and not is_valid_kling_task_info(x["task_info"]):
             return False
-        if "created_at" in x and not _v103(x["created_at"]):
+        if "created_at" in x and not _v102(x["created_at"]):
             return False
-        if "updated_at" in x and not _v104(x["updated_at"]):
+        if "updated_at" in x and not _v103(x["updated_at"]):
             return False
         if "task_result" in x and not is_valid_kling_task_result(x["task_result"]):
             return False
     return True
 
 
-def _v105(x: Any) -> bool:
+def _v104(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
     return True
@@ -1284,12 +1293,12 @@ def is_valid_kling_task_info(x: Any) -> bool:
     if not (isinstance(x, dict)):
         return False
     if isinstance(x, dict):
-        if "external_task_id" in x and not _v105(x["external_task_id"]):
+        if "external_task_id" in x and not _v104(x["external_task_id"]):
             return False
     return True
 
 
-def _v106(x: Any) -> bool:
+def _v105(x: Any) -> bool:
     if not (isinstance(x, list)):
         return False
     if isinstance(x, list):
@@ -1304,8 +1313,14 @@ def is_valid_kling_task_result(x: Any) -> bool:
     if not (isinstance(x, dict)):
         return False
     if isinstance(x, dict):
-        if "videos" in x and not _v106(x["videos"]):
+        if "videos" in x and not _v105(x["videos"]):
             return False
+    return True
+
+
+def _v106(x: Any) -> bool:
+    if not (isinstance(x, str)):
+        return False
     return True
 
 
@@ -1321,22 +1336,16 @@ def _v108(x: Any) -> bool:
     return True
 
 
-def _v109(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
-    return True
-
-
 def is_valid_kling_video(x: Any) -> bool:
     """Whether a value is a valid `KlingVideo`."""
     if not (isinstance(x, dict)):
         return False
     if isinstance(x, dict):
-        if "id" in x and not _v107(x["id"]):
+        if "id" in x and not _v106(x["id"]):
             return False
-        if "url" in x and not _v108(x["url"]):
+        if "url" in x and not _v107(x["url"]):
             return False
-        if "duration" in x and not _v109(x["duration"]):
+        if "duration" in x and not _v108(x["duration"]):
             return False
     return True
 
@@ -1352,11 +1361,17 @@ def is_valid_gateway_error_body(x: Any) -> bool:
     """Whether a value is a valid `GatewayErrorBody`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() >= _C45:
+    if isinstance(x, dict) and not x.keys() >= _C47:
         return False
     if isinstance(x, dict):
         if "error" in x and not is_valid_gateway_error(x["error"]):
             return False
+    return True
+
+
+def _v109(x: Any) -> bool:
+    if not (isinstance(x, str)):
+        return False
     return True
 
 
@@ -1367,12 +1382,6 @@ def _v110(x: Any) -> bool:
 
 
 def _v111(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
-    return True
-
-
-def _v112(x: Any) -> bool:
     if not (isinstance(x, str) or _is_integer(x) or x is None):
         return False
     return True
@@ -1382,15 +1391,21 @@ def is_valid_gateway_error(x: Any) -> bool:
     """Whether a value is a valid `GatewayError`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() >= _C46:
+    if isinstance(x, dict) and not x.keys() >= _C48:
         return False
     if isinstance(x, dict):
-        if "message" in x and not _v110(x["message"]):
+        if "message" in x and not _v109(x["message"]):
             return False
-        if "type" in x and not _v111(x["type"]):
+        if "type" in x and not _v110(x["type"]):
             return False
-        if "code" in x and not _v112(x["code"]):
+        if "code" in x and not _v111(x["code"]):
             return False
+    return True
+
+
+def _v112(x: Any) -> bool:
+    if not (isinstance(x, str)):
+        return False
     return True
 
 
@@ -1401,12 +1416,6 @@ def _v113(x: Any) -> bool:
 
 
 def _v114(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
-    return True
-
-
-def _v115(x: Any) -> bool:
     return True
 
 
@@ -1414,14 +1423,14 @@ def is_valid_task_error_body(x: Any) -> bool:
     """Whether a value is a valid `TaskErrorBody`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() >= _C47:
+    if isinstance(x, dict) and not x.keys() >= _C49:
         return False
     if isinstance(x, dict):
-        if "code" in x and not _v113(x["code"]):
+        if "code" in x and not _v112(x["code"]):
             return False
-        if "message" in x and not _v114(x["message"]):
+        if "message" in x and not _v113(x["message"]):
             return False
-        if "data" in x and not _v115(x["data"]):
+        if "data" in x and not _v114(x["data"]):
             return False
     return True
 
@@ -1443,6 +1452,7 @@ VALIDATORS: dict[str, Callable[[Any], bool]] = {
     "WatermarkInfo": is_valid_watermark_info,
     "VideoTask": is_valid_video_task,
     "TaskQueryResponse": is_valid_task_query_response,
+    "TaskId": is_valid_task_id,
     "GatewayTask": is_valid_gateway_task,
     "KlingReply": is_valid_kling_reply,
     "KlingTask": is_valid_kling_task,

@@ -20,6 +20,10 @@ class GatewayTask:
     """The gateway's task record (new-api TaskDto)."""
 
     task_id: str
+    """ The gateway's task id: Kling's numeric id, or "task_" and 32 characters from new-api commit ba25ba88 on
+    (gateway-facts.md "Create"). The client puts it in a URL path, so it accepts only 1 to 256 printable ASCII
+    characters without spaces, and not "." or ".."; the length limit is our guess (no source gives one), set well
+    above both known forms. """
     status: str
     """ Open set. Seen: NOT_START, SUBMITTED, QUEUED, IN_PROGRESS, PROCESSING, SUCCESS, FAILURE, FAILED, UNKNOWN.
     Unknown values must be tolerated. """

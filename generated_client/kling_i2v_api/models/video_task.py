@@ -16,6 +16,10 @@ class VideoTask:
     """The gateway's OpenAI-style video object returned by the create call."""
 
     task_id: str
+    """ The gateway's task id: Kling's numeric id, or "task_" and 32 characters from new-api commit ba25ba88 on
+    (gateway-facts.md "Create"). The client puts it in a URL path, so it accepts only 1 to 256 printable ASCII
+    characters without spaces, and not "." or ".."; the length limit is our guess (no source gives one), set well
+    above both known forms. """
     id: str | Unset = UNSET
     """ Same as task_id. """
     object_: str | Unset = UNSET
