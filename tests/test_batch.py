@@ -612,6 +612,11 @@ def test_url_images_are_not_sent_through_a_thread(gw: FakeGateway, images: Path,
     local = write_manifest(images, 2)
     assert run_engine(gw, local, images.parent / "l").counts()[RowState.DOWNLOADED] == 2
     assert hopped.count("build_request_body") == 2  # a file is read off the event loop
+    hopped.clear()
+    masked = images / "masked.csv"  # a URL image whose static_mask is a local file
+    masked.write_text("image,static_mask,prompt\nhttps://images.example/1.png,cat.png,shot 1\n")
+    assert run_engine(gw, masked, images.parent / "m").counts()[RowState.DOWNLOADED] == 1
+    assert hopped.count("build_request_body") == 1
 
 
 def test_the_account_limit_is_found_and_kept(images: Path) -> None:

@@ -27,6 +27,7 @@ from .errors import (
     NotAGatewayError,
     TaskNotFoundError,
 )
+from .fields import IMAGE_FIELDS
 from .fit import fitted_body
 from .journal import JournalRow, NewRow, RowState
 from .motion import BRUSHES_COLUMN
@@ -35,8 +36,6 @@ from .requests import build_request_body
 from .tasks import TaskStatus
 
 __all__ = ["KILL_AT_ENV", "KILL_POINTS", "Runner", "Stopped"]
-
-IMAGE_FIELDS = ("image", "image_tail")
 
 
 class Runner(Engine):
@@ -364,11 +363,10 @@ class Runner(Engine):
 
 def _has_local_image(fields: Mapping[str, Any]) -> bool:
     """Whether building the body reads a file (then it goes off the event loop)."""
-    for name in IMAGE_FIELDS:
-        value = fields.get(name)
-        if value is not None and not (isinstance(value, str) and "://" in value):
-            return True
-    return False
+    masks = fields.get("dynamic_masks")
+    values = [fields.get(name) for name in IMAGE_FIELDS]  # every x-image field of the spec
+    values += [m.get("mask") for m in masks if isinstance(m, Mapping)] if isinstance(masks, list) else []
+    return any(v is not None and not (isinstance(v, str) and "://" in v) for v in values)
 
 
 def _task_limit(error: BaseException) -> bool:
