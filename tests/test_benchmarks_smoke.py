@@ -57,7 +57,13 @@ def test_every_benchmark_runs_once_at_a_tiny_size(tmp_path: Path) -> None:
     assert [r["name"] for r in rows] == list(ROWS)
     for r in rows:
         assert {"name", "ours", "baseline", "unit", "ratio", "target", "met"} <= r.keys()
-        assert r["ours"] > 0 and r["baseline"] > 0, r
+        assert r["baseline"] > 0, r
+        if r["name"] == "create_10mb_image_rss":
+            # A growth, not a size: a streamed create of the smoke run's tiny image can
+            # add no resident page at all, and 0 is the best figure, not a broken row.
+            assert r["ours"] >= 0, r
+        else:
+            assert r["ours"] > 0, r
         assert math.isclose(r["ratio"], r["ours"] / r["baseline"], rel_tol=1e-3), r
         # min / median / max over the repeats, wherever there are repeats
         if "ours_spread" in r:
