@@ -333,7 +333,9 @@ class APIStatusError(APIError):
         self.json_declared = json_declared
         """Whether the answer said it was JSON (Content-Type), as the gateway's always do."""
         detail = f" [{code}]" if code else ""
-        rid = f" (request id {request_id})" if request_id else ""
+        # new-api's gateway-shape messages already end in "(request id: X)"
+        # (common.MessageWithRequestId, gateway-facts.md "Errors"): say it once
+        rid = f" (request id {request_id})" if request_id and request_id not in message else ""
         super().__init__(f"HTTP {status_code}{detail}: {message}{rid}")
         self.message = message
 

@@ -18,7 +18,6 @@ from ..errors import (
     AuthenticationError,
     ConfigurationError,
     ImageError,
-    KlingError,
     NotAGatewayError,
     NotFoundError,
     RequestValidationError,
@@ -66,8 +65,8 @@ _MEANINGS = {
 }
 
 
-class Stop(KlingError):
-    """A command ends early with a given exit code and details for --json."""
+class Stop(Exception):
+    """CLI control flow, not a library error: ends a command early with an exit code."""
 
     def __init__(self, message: str, code: ExitCode, **details: Any) -> None:
         self.code = code
