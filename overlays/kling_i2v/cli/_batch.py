@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..fields import IMAGE_FIELDS
-from ._context import request_options, token
+from ._context import download_command, request_options, token
 from ._exit import ExitCode, Stop, exit_code_for, message_for
 from ._media import add_fit_options, gallery_keeper, note_gallery
 from ._options import Parser, add_command, add_request_options, count, seconds
@@ -109,6 +109,7 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
     import asyncio
 
     from ..batch import BatchOptions, adopt, batch_client, run_batch
+    from ..journal import RowState
     from ..preflight import preflight
     from ._output import BatchDisplay, batch_json, print_batch
 
@@ -158,8 +159,12 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
         output.error(message_for(result.error, args), code)
     rerun = shlex.join(["kling-i2v", "batch", str(args.source), "--out", str(args.out),
                         *(["--base-url", args.base_url] if getattr(args, "base_url", None) else [])])
-    output.emit(batch_json(result, str(args.source), code),
-                lambda out: print_batch(out, result, str(args.source), rerun))
+    # a task that succeeded but whose video was not fetched (cut, too large, not a video):
+    # the command that fetches just that one, beside the re-run that does them all
+    fetch = {row.key: download_command(args, row.task_id, result.path_of(row))
+             for row in result.rows if row.state is RowState.SUCCEEDED and row.task_id}
+    output.emit(batch_json(result, str(args.source), code, fetch),
+                lambda out: print_batch(out, result, str(args.source), rerun, fetch))
     note_gallery(output, page)
     return code
 

@@ -16,7 +16,7 @@ from ._exit import ExitCode, Stop, UsageError
 if TYPE_CHECKING:
     from ..client import KlingClient
 
-__all__ = ["check_image_paths", "check_out", "client", "request_options",
+__all__ = ["check_image_paths", "check_out", "client", "download_command", "request_options",
            "token", "wait_command"]
 
 
@@ -81,19 +81,38 @@ def wait_command(args: argparse.Namespace, task_id: str) -> str:
     from ..client import DEFAULT_WAIT_TIMEOUT
     from ..polling import PollPolicy
 
-    words = ["kling-i2v", "wait", task_id]
-    if getattr(args, "out", None) is not None:
-        words += ["--out", str(args.out) + ("/" if Path(args.out).is_dir() else "")]
-    if getattr(args, "overwrite", False):
-        words.append("--overwrite")
+    words = ["kling-i2v", "wait", task_id, *_save_options(args.out if _has(args, "out") else None,
+                                                          _has(args, "overwrite"))]
     timeout = getattr(args, "timeout", None)
     if timeout is not None and timeout != DEFAULT_WAIT_TIMEOUT:
         words += ["--timeout", f"{timeout:g}"]
     interval = getattr(args, "poll_interval", None)
     if interval is not None and interval != PollPolicy().max_interval:
         words += ["--poll-interval", f"{interval:g}"]
-    if getattr(args, "base_url", None):
-        words += ["--base-url", args.base_url]
-    if getattr(args, "json", False):
-        words.append("--json")
-    return shlex.join(words)
+    return shlex.join(words + _gateway_options(args))
+
+
+def download_command(args: argparse.Namespace, task_id: str, out: str | os.PathLike[str] | None,
+                     *, overwrite: bool = False) -> str:
+    """`kling-i2v download TASK_ID --out OUT` against the gateway the user named: the hint
+    after a video that could not be fetched (the task is done and paid for; its video
+    stays on the gateway's side for a while, gateway-facts.md "Query": 30 days)."""
+    return shlex.join(["kling-i2v", "download", task_id, *_save_options(out, overwrite),
+                       *_gateway_options(args)])
+
+
+def _has(args: argparse.Namespace, name: str) -> bool:
+    return getattr(args, name, None) not in (None, False)
+
+
+def _save_options(out: str | os.PathLike[str] | None, overwrite: bool) -> list[str]:
+    if out is None:
+        return []
+    # a folder keeps its trailing slash, so the command saves TASK_ID.mp4 into it again
+    words = ["--out", str(out) + ("/" if Path(out).is_dir() and not str(out).endswith("/") else "")]
+    return words + (["--overwrite"] if overwrite else [])
+
+
+def _gateway_options(args: argparse.Namespace) -> list[str]:
+    words = ["--base-url", args.base_url] if getattr(args, "base_url", None) else []
+    return words + (["--json"] if getattr(args, "json", False) else [])

@@ -253,7 +253,10 @@ def _file(result: BatchResult, row: JournalRow) -> str | None:
     return str(result.path_of(row)) if row.state is RowState.DOWNLOADED else None
 
 
-def batch_json(result: BatchResult, source: str, code: ExitCode) -> dict[str, Any]:
+def batch_json(result: BatchResult, source: str, code: ExitCode,
+               fetch: Mapping[str, str]) -> dict[str, Any]:
+    """The summary as JSON; `fetch` holds, by row key, the command that downloads a row's
+    video on its own (rows whose task succeeded but whose video is not saved yet)."""
     return {
         "source": source,
         "out": str(result.out_dir),
@@ -275,14 +278,17 @@ def batch_json(result: BatchResult, source: str, code: ExitCode) -> dict[str, An
                 "file": _file(result, row),
                 "reason": row.reason,
                 "failure": row.failure,
+                "fetch_again": fetch.get(row.key),
             }
             for row in result.rows
         ],
     }
 
 
-def print_batch(output: Output, result: BatchResult, source: str, rerun: str) -> None:
-    """The summary; `rerun` is the command that runs this batch again, for hints."""
+def print_batch(output: Output, result: BatchResult, source: str, rerun: str,
+                fetch: Mapping[str, str]) -> None:
+    """The summary; `rerun` is the command that runs this batch again, `fetch` the one that
+    downloads a row's video (see `batch_json`), for hints."""
     from rich.table import Table
 
     counts = result.counts()
@@ -335,7 +341,8 @@ def print_batch(output: Output, result: BatchResult, source: str, rerun: str) ->
         output.line(f"{unfinished} row(s) not finished: run the same command again to resume")
     notes = [r for r in result.rows if r.state is RowState.SUCCEEDED and r.reason]
     for row in notes:
-        output.line(f"line {row.line}: {row.reason}", style="yellow")
+        again = f"; fetch it again with {fetch[row.key]}" if row.key in fetch else ""
+        output.line(f"line {row.line}: {row.reason}{again}", style="yellow")
     downloaded = counts[RowState.DOWNLOADED]
     output.line(f"videos:  {_shown(result.out_dir)} ({downloaded} downloaded)")
     output.line(f"journal: {_shown(result.journal_path)}")

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import TaskFailedError
+from ..errors import APIError, TaskFailedError
 from ..tasks import Task, TaskStatus
-from ._context import check_out, client, wait_command
+from ._context import check_out, client, download_command, wait_command
 from ._exit import ExitCode, Stop
 from ._options import Parser, add_command, add_save_options, add_wait_options
 from ._output import Output, TaskProgress, print_task, task_json
@@ -85,11 +85,16 @@ def follow(args: argparse.Namespace, output: Output, kling: KlingClient, task: T
         path = kling.download(done, args.out, overwrite=args.overwrite) if args.out else None
     except FileExistsError:
         raise  # "pass --overwrite" says what to do
+    except APIError as exc:  # cut, too large, not a video, the CDN's refusal: the task is done
+        raise Stop(f"task {done.task_id} succeeded but its video could not be fetched ({exc}); "
+                   "nothing is lost: fetch it again with "
+                   f"{download_command(args, done.task_id, args.out, overwrite=args.overwrite)}",
+                   ExitCode.API_ERROR, task=task_json(done)) from None
     except OSError as exc:  # the task is paid for and done: say how to still get the video
         # a full disk or a folder gone is the environment's doing: exit 2, not "a bug"
         raise Stop(f"task {done.task_id} succeeded but the video could not be saved "
                    f"({exc.strerror or exc}); free the space or pick another place, then get it "
-                   f"with: kling-i2v download {done.task_id} --out FILE",
+                   f"with: {download_command(args, done.task_id, 'FILE')}",
                    ExitCode.INVALID_INPUT, task=task_json(done)) from None
     data = {**task_json(done), "file": str(path.resolve()) if path else None,
             **({"warnings": list(warnings)} if warnings else {})}
