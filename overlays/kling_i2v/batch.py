@@ -78,17 +78,32 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import attrs
 
 from ._http import RetryPolicy
-from ._runner import KILL_AT_ENV, KILL_POINTS, Runner, Stopped
-from .batchfolder import adopt, rebuild_journal
 from .errors import ConfigurationError
 from .journal import JournalRow, RowState
 
 if TYPE_CHECKING:
+    from ._runner import KILL_AT_ENV, KILL_POINTS, Stopped
+    from .batchfolder import adopt, rebuild_journal
     from .client import AsyncKlingClient
     from .manifest import ManifestRow
 
 __all__ = ["KILL_AT_ENV", "KILL_POINTS", "BatchObserver", "BatchOptions", "BatchResult", "adopt",
            "batch_client", "rebuild_journal", "run_batch"]
+
+
+def __getattr__(name: str) -> Any:
+    # The batch's machinery (asyncio, the output folder, the task log) loads when a batch
+    # runs, not with BatchOptions: every `kling-i2v` command builds the batch parser from
+    # its defaults, and `status --json` should not pay for it (issue 12).
+    if name in ("KILL_AT_ENV", "KILL_POINTS"):
+        from . import _runner
+
+        return getattr(_runner, name)
+    if name in ("adopt", "rebuild_journal"):
+        from . import batchfolder
+
+        return getattr(batchfolder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @attrs.frozen
@@ -213,6 +228,8 @@ async def run_batch(
         raise ConfigurationError(
             "run_batch retries by itself: give it a client made with batch_client(...) "
             "(or with retry=RetryPolicy(max_retries=0))")
+    from ._runner import Runner
+
     runner = Runner(rows, client, Path(out_dir), options or BatchOptions(), observer)
     folder, recovered, others = await runner.run()
     return BatchResult(rows=runner.final_rows, out_dir=runner.out, journal_path=folder.journal.path,

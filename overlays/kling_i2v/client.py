@@ -8,8 +8,6 @@ only carry out the I/O: blocking on httpx.Client, awaiting on httpx.AsyncClient.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -311,6 +309,10 @@ class AsyncKlingClient(_ClientBase):
         return self._core.deadline(operation, seconds, self._clock)
 
     async def _run(self, flow: Flow[T]) -> T:
+        # asyncio and inspect load here, not at import: a sync program (the CLI's
+        # `status --json`, issue 12) need not pay ~12 ms for them
+        import inspect
+
         step = _flows.Stepper(flow)
         while not step.done:
             action = step.action
@@ -328,6 +330,8 @@ class AsyncKlingClient(_ClientBase):
         return step.result
 
     async def _exchange(self, action: Exchange) -> Any:
+        import asyncio
+
         request = self._exchange_request(self._http, action)
         try:
             # asyncio.timeout bounds the whole exchange, a trickle of headers included

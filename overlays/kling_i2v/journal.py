@@ -32,16 +32,18 @@ from __future__ import annotations
 import enum
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import attrs
 
 from .errors import JournalError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["JOURNAL_NAME", "Attempt", "Failure", "Journal", "JournalError", "JournalRow", "NewRow",
            "RowState"]
@@ -147,6 +149,8 @@ class Journal:
     repair functions there."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        import sqlite3  # here, not at import: the CLI's parser reads RowState (issue 12)
+
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -226,6 +230,8 @@ class Journal:
         """Register rows, in one transaction: a row the journal does not know is inserted as
         pending; a known row keeps its state and output, and only its place in the manifest
         moves. A new row's output must not be another row's."""
+        import sqlite3
+
         with self._transaction():
             for row in rows:
                 cursor = self._db.execute("UPDATE rows SET line = ? WHERE key = ?", (row.line, row.key))
@@ -388,6 +394,8 @@ class Journal:
         return _Transaction(self._db)
 
     def _check_version(self) -> None:
+        import sqlite3
+
         with self._transaction():
             self._db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('schema', ?)",
                              (_SCHEMA_VERSION,))
