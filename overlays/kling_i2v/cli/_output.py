@@ -48,13 +48,34 @@ class Output:
         return not self.json_mode and self.err.is_terminal
 
     def redact(self, text: str) -> str:
-        """`text` ready for a terminal or a file: without the token, and printable even if
-        it holds a lone surrogate (JSON text can; UTF-8 cannot)."""
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        """`text` ready for a terminal or a file: without the token, escape sequences or
+        control characters but newline and tab (`_text.clean`: much of what is printed
+        came from the server, and the client's own cleaning is not relied on here), and
+        printable even if it holds a lone surrogate (JSON text can; UTF-8 cannot)."""
+        from .._text import clean
+
         # a token too short to be a real one (a test's "x") would only mangle the output
-        if self._secret and len(self._secret) >= _MIN_SECRET:
-            return text.replace(self._secret, "***")
-        return text
+        secret = self._secret if self._secret and len(self._secret) >= _MIN_SECRET else None
+        return clean(text, secrets=(secret,) if secret else ())
+
+    def scrub(self, data: Any) -> Any:
+        """`data` for --json with every string in it `redact`ed, keys too: json.dumps
+        escapes C0 controls but passes ESC-free C1 sequences (0x9b CSI) and the token
+        through as they are."""
+        if isinstance(data, str):
+            return self.redact(data)
+        if isinstance(data, Mapping):
+            return {self.redact(str(key)): self.scrub(value) for key, value in data.items()}
+        if isinstance(data, list | tuple):
+            return [self.scrub(value) for value in data]
+        return data
+
+    def _json(self, data: Mapping[str, Any]) -> None:
+        sys.stdout.write(json.dumps(self.scrub(data), ensure_ascii=False, default=self._text) + "\n")
+        sys.stdout.flush()
+
+    def _text(self, value: object) -> str:  # json.dumps' fallback for paths and the like
+        return self.redact(str(value))
 
     @property
     def out(self) -> Console:
@@ -71,8 +92,7 @@ class Output:
     def emit(self, data: Mapping[str, Any], human: Callable[[Output], None]) -> None:
         """The command's result: `data` as JSON, or whatever `human` prints."""
         if self.json_mode:
-            sys.stdout.write(self.redact(json.dumps(data, ensure_ascii=False, default=str)) + "\n")
-            sys.stdout.flush()
+            self._json(data)
         else:
             human(self)
 
@@ -87,10 +107,8 @@ class Output:
 
     def error(self, message: str, code: ExitCode, /, **details: Any) -> None:
         if self.json_mode:
-            document = {"error": {"exit_code": int(code), "kind": code.name.lower(),
-                                  "message": message, **details}}
-            sys.stdout.write(self.redact(json.dumps(document, ensure_ascii=False, default=str)) + "\n")
-            sys.stdout.flush()
+            self._json({"error": {"exit_code": int(code), "kind": code.name.lower(),
+                                  "message": message, **details}})
             return
         text = self.redact(f"kling-i2v: error: {message}")
         try:
@@ -111,7 +129,8 @@ def _console(*, stderr: bool) -> Console:
             # rich exits 1 here; main() ends a closed pipe with 0, as Unix tools do
             raise BrokenPipeError
 
-    return _Console(stderr=stderr, highlight=False, markup=False, soft_wrap=True)
+    # no markup, highlighting or :emoji: codes: server text is shown as it was sent
+    return _Console(stderr=stderr, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 def task_json(task: Task) -> dict[str, Any]:
@@ -145,7 +164,7 @@ class TaskProgress:
 
     def __init__(self, output: Output, label: str) -> None:
         self._output = output
-        self._label = label
+        self._label = output.redact(label)
         self._progress: Progress | None = None
         self._bar: TaskID | None = None
 
@@ -292,7 +311,7 @@ def print_batch(output: Output, result: BatchResult, source: str, rerun: str,
     from rich.table import Table
 
     counts = result.counts()
-    states = Table(title=f"batch {source}", title_justify="left", show_edge=False)
+    states = Table(title=output.redact(f"batch {source}"), title_justify="left", show_edge=False)
     states.add_column("state")
     states.add_column("rows", justify="right")
     styles = {RowState.DOWNLOADED: "green", RowState.FAILED: "red", RowState.AMBIGUOUS: "yellow"}
@@ -308,7 +327,8 @@ def print_batch(output: Output, result: BatchResult, source: str, rerun: str,
         for column in ("line", "image", "task", "reason"):
             table.add_column(column, overflow="fold")
         for row in failed:
-            table.add_row(str(row.line), row.image, row.task_id or "-", output.redact(row.reason or ""))
+            table.add_row(*map(output.redact, (str(row.line), row.image, row.task_id or "-",
+                                               row.reason or "")))
         output.out.print(table)
     how = {"gateway": "refused by the gateway, nothing was paid: send them again with --retry-failed",
            "local": "never sent: fix them, and the next run checks them again",
@@ -325,8 +345,8 @@ def print_batch(output: Output, result: BatchResult, source: str, rerun: str,
         for column in ("line", "image", "external_task_id", "reason"):
             table.add_column(column, overflow="fold")
         for row in ambiguous:
-            table.add_row(str(row.line), row.image, row.external_task_id or "-",
-                          output.redact(row.reason or ""))
+            table.add_row(*map(output.redact, (str(row.line), row.image,
+                                               row.external_task_id or "-", row.reason or "")))
         output.out.print(table)
         output.line("look for each external_task_id in your anyfast.ai task list (or what your "
                     "callback_url received); link a task you find with this command, and the run "
