@@ -19,7 +19,6 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Self
 
 import attrs
@@ -58,8 +57,7 @@ class BatchFolder:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 

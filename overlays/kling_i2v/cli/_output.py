@@ -22,7 +22,7 @@ from ._exit import ExitCode
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.progress import Progress, TaskID
+    from rich.progress import Progress, ProgressColumn, TaskID
 
     from ..batch import BatchResult
 
@@ -159,44 +159,62 @@ def print_task(output: Output, task: Task) -> None:
         output.line(f"video     {url}")
 
 
-class TaskProgress:
+class _Bars:
+    """Progress bars on stderr, drawn only when `output.live`; rich is imported then only.
+    A display says which columns it shows and adds its bars in `_start`."""
+
+    def __init__(self, output: Output) -> None:
+        self._output = output
+        self._progress: Progress | None = None
+
+    def _columns(self) -> tuple[ProgressColumn, ...]:
+        raise NotImplementedError
+
+    def _start(self, progress: Progress) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        if self._output.live:
+            from rich.progress import Progress
+
+            self._progress = Progress(*self._columns(), console=self._output.err, transient=True)
+            self._progress.start()
+            self._start(self._progress)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+class TaskProgress(_Bars):
     """A progress bar for one task, on stderr; `update` is wait()'s `on_progress`."""
 
     def __init__(self, output: Output, label: str) -> None:
-        self._output = output
+        super().__init__(output)
         self._label = output.redact(label)
-        self._progress: Progress | None = None
         self._bar: TaskID | None = None
 
-    def __enter__(self) -> Self:
-        if not self._output.live:
-            return self
+    def _columns(self) -> tuple[ProgressColumn, ...]:
         from rich.progress import (
             BarColumn,
-            Progress,
             SpinnerColumn,
             TaskProgressColumn,
             TextColumn,
             TimeElapsedColumn,
         )
 
-        self._progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-            TimeElapsedColumn(), console=self._output.err, transient=True,
-        )
-        self._progress.start()
-        self._bar = self._progress.add_task(f"{self._label} queued", total=100)
-        return self
+        return (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                TaskProgressColumn(), TimeElapsedColumn())
+
+    def _start(self, progress: Progress) -> None:
+        self._bar = progress.add_task(f"{self._label} queued", total=100)
 
     def update(self, task: Task) -> None:
         if self._progress is not None and self._bar is not None:
             self._progress.update(self._bar, completed=task.progress,
                                   description=f"{self._label} {task.status.value}")
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
 
 # ============================================================================ batch
@@ -205,38 +223,26 @@ _DONE = (RowState.DOWNLOADED, RowState.FAILED, RowState.AMBIGUOUS)
 _NOTE_EVERY = 2.0  # seconds: 429 pauses come in bursts; one line per burst is enough
 
 
-class BatchDisplay:
+class BatchDisplay(_Bars):
     """The batch's progress bars (a BatchObserver): rows sent, rows done, counts by state."""
 
     def __init__(self, output: Output, total: int) -> None:
-        self._output = output
+        super().__init__(output)
         self._total = total
-        self._progress: Progress | None = None
         self._sent: TaskID | None = None
         self._done: TaskID | None = None
         self._last_note: dict[str, float] = {}
         self.notes: list[str] = []
 
-    def __enter__(self) -> Self:
-        if not self._output.live:
-            return self
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+    def _columns(self) -> tuple[ProgressColumn, ...]:
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-        self._progress = Progress(
-            TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
-            console=self._output.err, transient=True,
-        )
-        self._progress.start()
-        self._sent = self._progress.add_task("created", total=self._total, detail="")
-        self._done = self._progress.add_task("finished", total=self._total, detail="")
-        return self
+        return (TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
+
+    def _start(self, progress: Progress) -> None:
+        self._sent = progress.add_task("created", total=self._total, detail="")
+        self._done = progress.add_task("finished", total=self._total, detail="")
 
     def changed(self, row: JournalRow, counts: Mapping[RowState, int]) -> None:
         if self._progress is None or self._sent is None or self._done is None:
@@ -261,11 +267,6 @@ class BatchDisplay:
         self._last_note[topic] = now
         console = self._progress.console if self._progress is not None else self._output.err
         console.print(self._output.redact(message), style="yellow")
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
 
 def _file(result: BatchResult, row: JournalRow) -> str | None:
