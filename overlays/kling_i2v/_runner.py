@@ -18,6 +18,7 @@ from ._engine import (
     describe,
     remove_partial_downloads,
     status_of,
+    unlisted_model_refused,
 )
 from .batchfolder import BatchFolder, created_record, open_folder, sending_record
 from .errors import (
@@ -169,12 +170,15 @@ class Runner(Engine):
         assert entry is not None
         external_task_id = entry.external_task_id or f"kling-i2v-{key}-{uuid.uuid4().hex[:12]}"
         fields = {**self.rows[key].fields, "external_task_id": external_task_id}
+        unlisted = self._options.allow_unknown_model
         try:
             if self._options.fit or fields.get(BRUSHES_COLUMN):  # kling_i2v.fit, .motion
-                body = await asyncio.to_thread(fitted_body, fields, self._options.fit)
+                body = await asyncio.to_thread(fitted_body, fields, self._options.fit,
+                                               allow_unknown_model=unlisted)
             else:
-                body = (await asyncio.to_thread(build_request_body, None, fields)
-                        if _has_local_image(fields) else build_request_body(None, fields))
+                body = (await asyncio.to_thread(build_request_body, None, fields, allow_unknown_model=unlisted)
+                        if _has_local_image(fields)
+                        else build_request_body(None, fields, allow_unknown_model=unlisted))
         except (KlingError, OSError, ValueError, TypeError) as exc:
             self._commit(journal.failed(key, f"not sent: {describe(exc)}", "local"))
             return
@@ -188,7 +192,7 @@ class Runner(Engine):
             self._hook("before-create")
             try:
                 self.creates_sent += 1
-                task = await self._client.create(body)
+                task = await self._client.create(body, allow_unknown_model=unlisted)
             except asyncio.CancelledError:
                 self._commit(journal.ambiguous(
                     key, "abandoned while the create was in flight: the task may exist"))
@@ -223,6 +227,8 @@ class Runner(Engine):
         journal = self._need_folder().journal
         reason = describe(error)
         outcome = classify("create", error)
+        if outcome is Outcome.PAUSE and unlisted_model_refused(error, self.rows[key].fields):
+            outcome = Outcome.FAILED
         if outcome is Outcome.AMBIGUOUS:
             self._commit(journal.ambiguous(key, reason))
             if _no_gateway_at_all(error):

@@ -132,6 +132,9 @@ class BatchOptions:
     """Delays after failures and for the pauses after 429s."""
     fit: Literal[False, "pad", "crop"] = False
     """Make each row's local images meet the image rules first (kling_i2v.fit)."""
+    allow_unknown_model: bool = False
+    """Send a model_name the spec does not list, as `create(allow_unknown_model=True)`
+    does (every other rule is still checked); the gateway decides whether it serves it."""
 
     @property
     def connections(self) -> int:

@@ -235,7 +235,8 @@ def fit_fields(fields: Mapping[str, Any], *, mode: FitMode = "pad") -> FittedFie
     return FittedFields(out, results)
 
 
-def fitted_body(fields: Mapping[str, Any], fit: bool | FitMode) -> RequestBody:
+def fitted_body(fields: Mapping[str, Any], fit: bool | FitMode, *,
+                allow_unknown_model: bool = False) -> RequestBody:
     """A batch row's request body: its local images fitted first when `fit` is set, and
     its `motion_brushes` file (kling_i2v.motion) made into `dynamic_masks`, with the
     brushes' coordinates moved as fitting moved the picture."""
@@ -255,7 +256,7 @@ def fitted_body(fields: Mapping[str, Any], fit: bool | FitMode) -> RequestBody:
             brushes, image=image, place=result.map_point if result and result.changed else None,
             mask_fit=(lambda path: fit_mask(path, size).image) if result and result.changed
             else None)
-    return build_request_body(None, fields)
+    return build_request_body(None, fields, allow_unknown_model=allow_unknown_model)
 
 
 def precheck(path: str) -> tuple[str, str] | None:

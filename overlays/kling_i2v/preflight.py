@@ -88,6 +88,8 @@ def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
         if found or not row.key:
             continue
         valid.append(row)
+        # an unlisted model gets here only with allow_unknown_model, and is warned about
+        # by capability_warnings (refused, naming the option, by read_manifest otherwise)
         warnings += [Notice(row.where, row.line, text) for text in capability_warnings(row.written)]
     problems.sort(key=lambda p: p.line)
     warnings += _duplicates(valid)

@@ -9,7 +9,7 @@ from kling_i2v.capabilities import default_model, model_names
 from kling_i2v.cli import ExitCode, main
 from kling_i2v.testing import FakeGateway
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, write_manifest
 
 
 def test_model_name_option_shows_its_default_and_the_models(capsys) -> None:
@@ -61,7 +61,8 @@ def test_an_unlisted_model_is_sent_with_a_warning_when_allowed(cli: Cli, fake_ga
     run = cli("create", str(good_image), "--prompt", "x", "--model-name", "kling-v9",
               "--allow-unknown-model")
     first = run.err.splitlines()[0]
-    assert first.startswith("warning: model_name 'kling-v9' is not one the spec lists"), run.err
+    assert first.startswith("warning: model_name 'kling-v9' is not one of the models the spec lists"), run.err
+    assert run.err.count("is not one of the models the spec lists") == 1, run.err  # said once
     creates = [r for r in fake_gateway.requests if r.target == "create"]
     assert creates and all(r.json["model_name"] == "kling-v9" for r in creates)
     # the fake, like new-api with no channel for the model, answers 503 model_not_found
@@ -75,3 +76,54 @@ def test_a_base_url_with_a_wrong_path_gets_the_web_ui_and_a_hint(capsys, fake_ga
     err = " ".join(capsys.readouterr().err.split())
     assert code == ExitCode.API_ERROR
     assert f"check the base URL ({wrong})" in err and "without /v1 or /kling" in err
+
+
+# ============================================================================ batch
+
+
+def _two_rows(folder: Path) -> Path:
+    return write_manifest(folder, "image,prompt,model_name\n"
+                                  "cat.png,the cat jumps,kling-v9\n"
+                                  "cat.png,the cat sits,kling-v2-6\n")
+
+
+def test_a_batch_refuses_an_unlisted_model_naming_the_option(cli: Cli, fake_gateway: FakeGateway,
+                                                              good_image: Path) -> None:
+    run = cli("batch", str(_two_rows(good_image.parent)), "--out", "videos")
+    assert run.code == ExitCode.INVALID_INPUT
+    assert "shots.csv:2: model_name: must be one of kling-v2-master" in run.text
+    assert "--allow-unknown-model" in run.text and "nothing was sent" in run.text
+    assert fake_gateway.requests == []
+
+
+def test_a_batch_sends_an_unlisted_model_when_allowed(cli: Cli, fake_gateway: FakeGateway,
+                                                      good_image: Path) -> None:
+    run = cli("batch", str(_two_rows(good_image.parent)), "--out", "videos", "--allow-unknown-model",
+              "--poll-interval", "0.05")
+    # the warning, once, before anything was sent
+    first = run.err.splitlines()[0]
+    assert first.startswith("warning: shots.csv:2: model_name 'kling-v9' is not one of the models"), run.err
+    assert run.err.count("'kling-v9' is not one of the models") == 1, run.err
+    creates = [r.json["model_name"] for r in fake_gateway.requests if r.target == "create"]
+    assert sorted(creates) == ["kling-v2-6", "kling-v9"]  # each sent once
+    # new-api answers 503 model_not_found when no channel serves the model (gateway-facts
+    # "Errors"; the fake does the same): that row fails, nothing paid; the other is made
+    assert run.code == ExitCode.TASK_FAILED, run.text
+    assert "model_not_found" in run.text and "No available channel for model kling-v9" in run.text
+    assert "line 2: refused by the gateway, nothing was paid" in run.text
+
+    again = cli("--json", "batch", str(_two_rows(good_image.parent)), "--out", "videos",
+                "--allow-unknown-model", "--poll-interval", "0.05").json()
+    states = {row["line"]: (row["state"], row["failure"]) for row in again["rows"]}
+    assert states == {2: ("failed", "gateway"), 3: ("downloaded", None)}
+
+
+def test_a_dry_run_with_an_unlisted_model_warns_and_plans_it(cli: Cli, fake_gateway: FakeGateway,
+                                                             good_image: Path) -> None:
+    run = cli("--json", "batch", str(_two_rows(good_image.parent)), "--out", "videos", "--dry-run",
+              "--allow-unknown-model")
+    plan = run.json()
+    assert run.code == ExitCode.OK and plan["invalid"] == 0
+    assert any("'kling-v9' is not one of the models" in w for w in plan["warnings"])
+    assert {row["model_name"] for row in plan["to_create"]} == {"kling-v9", "kling-v2-6"}
+    assert fake_gateway.requests == []

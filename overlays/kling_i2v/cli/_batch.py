@@ -16,7 +16,14 @@ from ..fields import IMAGE_FIELDS
 from ._context import download_command, request_options, token
 from ._exit import ExitCode, Stop, exit_code_for, message_for
 from ._media import add_fit_options, gallery_keeper, note_gallery
-from ._options import Parser, add_command, add_request_options, count, seconds
+from ._options import (
+    Parser,
+    add_allow_unknown_model,
+    add_command,
+    add_request_options,
+    count,
+    seconds,
+)
 from ._output import Output
 
 if TYPE_CHECKING:
@@ -93,6 +100,7 @@ def register(commands: Any, common: Parser) -> None:
                        help="run the valid rows even if others have problems (by default "
                             "nothing is sent while any row has one)")
     add_fit_options(batch)
+    add_allow_unknown_model(check)
     add_request_options(batch, skip=_NOT_BATCH_DEFAULTS,
                         title="request options for every row (from openapi.yaml)")
 
@@ -118,9 +126,8 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
         value = defaults.get(name)
         if isinstance(value, str) and "://" not in value:
             defaults[name] = str(Path(value).expanduser().resolve())
-    # no --allow-unknown-model here (yet): the batch engine builds each body with the
-    # spec's model list, so a row the pre-flight let through would fail at its create
-    report = preflight(args.source, defaults, fit=bool(args.fit))
+    report = preflight(args.source, defaults, fit=bool(args.fit),
+                       allow_unknown_model=args.allow_unknown_model)
     for line in report.warning_lines():
         output.note(f"warning: {line}", style="yellow")
     if args.dry_run:
@@ -138,7 +145,7 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
         download_concurrency=args.download_concurrency, poll_interval=args.poll_interval,
         max_running=args.max_running, timeout=args.timeout,
         resubmit_ambiguous=args.resubmit_ambiguous, retry_failed=args.retry_failed,
-        max_attempts=args.max_attempts, fit=args.fit,
+        max_attempts=args.max_attempts, fit=args.fit, allow_unknown_model=args.allow_unknown_model,
     )
     for row, task_id in args.adopt:
         linked = adopt(args.out, row, task_id)

@@ -18,6 +18,7 @@ from ._exit import ExitCode, Stop
 from ._media import add_fit_options, fit_for_cli
 from ._options import (
     Parser,
+    add_allow_unknown_model,
     add_command,
     add_request_options,
     add_save_options,
@@ -37,9 +38,7 @@ def register(commands: Any, common: Parser) -> None:
     create.add_argument("image", metavar="IMAGE", help=help_text(request_fields()["image"].help()))
     add_fit_options(create)
     add_request_options(create, skip=("image",), title="request options (from openapi.yaml)")
-    create.add_argument("--allow-unknown-model", action="store_true",
-                        help="send a --model-name the spec does not list (with a warning); "
-                             "the gateway decides whether it serves it")
+    add_allow_unknown_model(create)
     after = create.add_argument_group("after creating")
     after.add_argument("--wait", action="store_true", help="wait until the task finishes")
     add_save_options(create, "download the video to FILE (or into a folder); implies --wait")
@@ -47,7 +46,7 @@ def register(commands: Any, common: Parser) -> None:
 
 
 def _create(args: argparse.Namespace, output: Output) -> ExitCode:
-    from ..capabilities import capability_warnings, model_names
+    from ..capabilities import capability_warnings
     from ..manifest import check_request
     from ..requests import new_external_task_id
 
@@ -61,11 +60,7 @@ def _create(args: argparse.Namespace, output: Output) -> ExitCode:
     external_task_id = fields.setdefault("external_task_id", new_external_task_id())
     # the request first, so that no warning comes before the error that stops it
     check_request(fields, allow_unknown_model=args.allow_unknown_model)
-    warnings = capability_warnings(fields)
-    model = fields.get("model_name")
-    if args.allow_unknown_model and model is not None and str(model) not in model_names():
-        warnings.insert(0, f"model_name {model!r} is not one the spec lists; it is sent as "
-                           "given and the gateway decides whether it serves it")
+    warnings = capability_warnings(fields)  # an unlisted model's among them
     for warning in warnings:  # before sending: the user may still stop and change the request
         output.note(f"warning: {warning}", style="yellow")
     with client(args) as kling:

@@ -47,7 +47,10 @@ def _main(argv: Sequence[str] | None) -> int:
     output = Output(json_mode=getattr(args, "json", False),
                     secret=getattr(args, "token", None) or os.environ.get("ANYFAST_API_KEY"))
     debug = getattr(args, "debug", False)
-    log_handler = _debug_logging(output) if debug else None
+    # without --debug the library's log records are not shown: what a user needs from them
+    # (capability warnings, retries that matter) the commands print themselves, and
+    # logging's last-resort handler would print every warning again, once per create
+    log_handler = _debug_logging(output) if debug else _quiet_logging()
     handler: Handler = args.handler
     # SIGTERM ends a command the way Ctrl-C does (exit 130, the task id printed); batch
     # installs its own handler for a graceful stop
@@ -73,6 +76,13 @@ def _main(argv: Sequence[str] | None) -> int:
         if log_handler is not None:
             for name in ("kling_i2v", "httpx"):
                 logging.getLogger(name).removeHandler(log_handler)
+
+
+def _quiet_logging() -> logging.Handler:
+    handler = logging.NullHandler()
+    for name in ("kling_i2v", "httpx"):
+        logging.getLogger(name).addHandler(handler)
+    return handler
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ._output import Output
 
 __all__ = [
-    "Handler", "Parser", "add_command", "add_request_options", "add_save_options",
+    "Handler", "Parser", "add_allow_unknown_model", "add_command", "add_request_options", "add_save_options",
     "add_wait_options", "common_options", "count", "destination", "help_text", "paragraphs",
     "seconds",
 ]
@@ -127,6 +127,13 @@ def add_request_options(parser: argparse.ArgumentParser, skip: Sequence[str], ti
             options["type"] = _converter(field)
             options["metavar"] = _METAVARS.get(field.kind, "VALUE")
         group.add_argument(field.option, help=help_text(text), **options)
+
+
+def add_allow_unknown_model(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument("--allow-unknown-model", action="store_true",
+                        help="send a --model-name the spec does not list (with a warning) "
+                             "instead of refusing it; every other rule is still checked, and "
+                             "the gateway decides whether it serves the model")
 
 
 # ============================================================================ waiting, saving
