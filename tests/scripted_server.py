@@ -92,6 +92,11 @@ class ScriptedServer:
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
+    def listen(self, *, backlog: int) -> None:
+        """Queue up to `backlog` connections not yet accepted (socketserver's 5 resets
+        some of many connections opened at once)."""
+        self._server.socket.listen(backlog)
+
     def script(self, *replies: Reply) -> None:
         self.replies.extend(replies)
 
