@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, Unpack
 
 import httpx
 
@@ -41,16 +41,45 @@ DEFAULT_WAIT_TIMEOUT = 1800.0
 T = TypeVar("T")
 
 
-class _ClientBase:
-    """Construction and the public calls' signatures, common to both clients."""
+H = TypeVar("H", httpx.Client, httpx.AsyncClient)
+
+
+class _ClientBase(Generic[H]):
+    """Construction and what both clients share: one constructor (its signature is the
+    same for both, with the httpx client type as the parameter), the core, the base URL."""
 
     _core: ClientCore
+    _http: H
 
-    def _setup(self, token: str | None, base_url: str | None, *, retry: RetryPolicy | None,
-               max_retries: int | None, poll: PollPolicy | None, validate: bool,
-               deadlines: Deadlines | float | None, max_response_bytes: int | None,
-               max_video_bytes: int | None, max_connections: int | None,
-               timeout: httpx.Timeout | float | None) -> tuple[dict[str, Any], httpx.Limits]:
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        deadlines: Deadlines | float | None = None,
+        retry: RetryPolicy | None = None,
+        max_retries: int | None = None,
+        poll: PollPolicy | None = None,
+        validate: bool = True,
+        max_connections: int | None = None,
+        max_response_bytes: int | None = None,
+        max_video_bytes: int | None = None,
+        http_client: H | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """`token` defaults to $ANYFAST_API_KEY, `base_url` to $ANYFAST_BASE_URL or
+        https://www.anyfast.ai. `timeout` bounds each network wait (httpx's timeouts);
+        `deadlines` bounds each whole call, retries included (a number for every call, or
+        `Deadlines(create=, query=, download=)`; a call's own `timeout=` wins).
+        `max_connections` is the pool's size: set it to how many calls run at once (e.g.
+        the size of an asyncio.Semaphore around them). `max_response_bytes` caps an API
+        answer (4 MiB), `max_video_bytes` a video (2 GiB). `validate=False` skips the
+        client-side checks against openapi.yaml. `http_client` replaces the pooled httpx
+        client (an httpx.Client for KlingClient, an httpx.AsyncClient for
+        AsyncKlingClient; its own settings, TLS and pool included, are then used as
+        given, and a trickle of headers is bounded only by its timeouts; the client does
+        not close it)."""
         self._core = ClientCore(token, base_url, retry=retry, max_retries=max_retries, poll=poll,
                                 validate=validate, deadlines=deadlines,
                                 max_response_bytes=max_response_bytes,
@@ -62,7 +91,17 @@ class _ClientBase:
         # only to be opened again (issue 12: 4,000-7,000 connections at 256 concurrent
         # calls with httpx's 20 keep-alive connections)
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        return self._core.http_options(timeout), limits
+        self._owns_http = http_client is None
+        self._http = http_client or self._new_http(self._core.http_options(timeout), limits)
+        self._http.auth = self._core.auth
+        self._clock: Clock = clock or self._default_clock()
+
+    def _new_http(self, options: dict[str, Any], limits: httpx.Limits) -> H:
+        raise NotImplementedError
+
+    @staticmethod
+    def _default_clock() -> Clock:
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={str(self._core.base_url)!r})"
@@ -80,7 +119,7 @@ class _ClientBase:
         return http.build_request(**kwargs, timeout=action.deadline.timeout(http.timeout))
 
 
-class KlingClient(_ClientBase):
+class KlingClient(_ClientBase[httpx.Client]):
     """Kling image-to-video through the anyfast.ai gateway.
 
     >>> with KlingClient() as kling:                  # token from ANYFAST_API_KEY
@@ -89,42 +128,12 @@ class KlingClient(_ClientBase):
     ...     kling.download(done, "cat.mp4")
     """
 
-    def __init__(
-        self,
-        token: str | None = None,
-        *,
-        base_url: str | None = None,
-        timeout: httpx.Timeout | float | None = None,
-        deadlines: Deadlines | float | None = None,
-        retry: RetryPolicy | None = None,
-        max_retries: int | None = None,
-        poll: PollPolicy | None = None,
-        validate: bool = True,
-        max_connections: int | None = None,
-        max_response_bytes: int | None = None,
-        max_video_bytes: int | None = None,
-        http_client: httpx.Client | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        """`token` defaults to $ANYFAST_API_KEY, `base_url` to $ANYFAST_BASE_URL or
-        https://www.anyfast.ai. `timeout` bounds each network wait (httpx's timeouts);
-        `deadlines` bounds each whole call, retries included (a number for every call, or
-        `Deadlines(create=, query=, download=)`; a call's own `timeout=` wins).
-        `max_connections` is the pool's size: set it to how many calls run at once.
-        `max_response_bytes` caps an API answer (4 MiB), `max_video_bytes` a video (2 GiB).
-        `validate=False` skips the client-side checks against openapi.yaml.
-        `http_client` replaces the pooled httpx.Client (its own settings, TLS and pool
-        included, are then used as given, and a trickle of headers is bounded only by its
-        timeouts; the client does not close it)."""
-        options, limits = self._setup(
-            token, base_url, retry=retry, max_retries=max_retries, poll=poll, validate=validate,
-            deadlines=deadlines, max_response_bytes=max_response_bytes,
-            max_video_bytes=max_video_bytes, max_connections=max_connections, timeout=timeout)
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(
-            **options, transport=_wire.DeadlineTransport(limits=limits))
-        self._http.auth = self._core.auth
-        self._clock: Clock = clock or SystemClock()
+    def _new_http(self, options: dict[str, Any], limits: httpx.Limits) -> httpx.Client:
+        return httpx.Client(**options, transport=_wire.DeadlineTransport(limits=limits))
+
+    @staticmethod
+    def _default_clock() -> Clock:
+        return SystemClock()
 
     def __enter__(self) -> Self:
         return self
@@ -229,36 +238,15 @@ class KlingClient(_ClientBase):
         return action.sink.end()
 
 
-class AsyncKlingClient(_ClientBase):
+class AsyncKlingClient(_ClientBase[httpx.AsyncClient]):
     """The same calls as KlingClient, awaitable, over one pooled httpx.AsyncClient."""
 
-    def __init__(
-        self,
-        token: str | None = None,
-        *,
-        base_url: str | None = None,
-        timeout: httpx.Timeout | float | None = None,
-        deadlines: Deadlines | float | None = None,
-        retry: RetryPolicy | None = None,
-        max_retries: int | None = None,
-        poll: PollPolicy | None = None,
-        validate: bool = True,
-        max_connections: int | None = None,
-        max_response_bytes: int | None = None,
-        max_video_bytes: int | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        """See KlingClient. Set `max_connections` to the number of calls you run at once
-        (e.g. the size of an asyncio.Semaphore around them)."""
-        options, limits = self._setup(
-            token, base_url, retry=retry, max_retries=max_retries, poll=poll, validate=validate,
-            deadlines=deadlines, max_response_bytes=max_response_bytes,
-            max_video_bytes=max_video_bytes, max_connections=max_connections, timeout=timeout)
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(**options, limits=limits)
-        self._http.auth = self._core.auth
-        self._clock: Clock = clock or SystemAsyncClock()
+    def _new_http(self, options: dict[str, Any], limits: httpx.Limits) -> httpx.AsyncClient:
+        return httpx.AsyncClient(**options, limits=limits)
+
+    @staticmethod
+    def _default_clock() -> Clock:
+        return SystemAsyncClock()
 
     async def __aenter__(self) -> Self:
         return self
