@@ -68,6 +68,31 @@ def test_the_journal_runs_in_wal_mode_with_normal_sync(tmp_path: Path) -> None:
         assert journal.pragmas() == {"journal_mode": "wal", "synchronous": 1}
 
 
+def test_row_states_are_stored_as_journals_written_before_have_them() -> None:
+    # literal: a journal on disk holds these strings; a renamed state would strand its rows
+    assert [state.value for state in RowState] == [
+        "pending", "submitting", "submitted", "succeeded", "downloaded", "failed", "ambiguous"]
+
+
+def test_each_answer_moves_the_row_and_records_its_attempt(tmp_path: Path) -> None:
+    with Journal(tmp_path / JOURNAL_NAME) as journal:
+        journal.add([NewRow(key=k, line=n, image="i", output=f"{k}.mp4", fields={})
+                     for n, k in enumerate("abcd")])
+        for key in "abcd":
+            journal.submitting(key, f"ext-{key}")
+        assert journal.submitted("a", "t-a").task_id == "t-a"
+        assert journal.refused("b", "busy").state is RowState.PENDING
+        assert journal.ambiguous("c", "reset").state is RowState.AMBIGUOUS
+        adopted = journal.adopt("c", "t-c")
+        assert (adopted.state, adopted.task_id, adopted.reason) == (
+            RowState.SUBMITTED, "t-c", "adopted task t-c")
+        with pytest.raises(JournalError, match="cannot go to submitted from pending"):
+            journal.submitted("b", "t-b")
+        attempts = {a.external_task_id: (a.outcome, a.task_id) for a in journal.attempts()}
+    assert attempts == {"ext-a": ("created", "t-a"), "ext-b": ("refused", None),
+                        "ext-c": ("adopted", "t-c"), "ext-d": (None, None)}
+
+
 def test_each_create_is_fsynced_to_the_log_before_it_is_sent(
         gw: FakeGateway, manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[tuple[str, str]] = []

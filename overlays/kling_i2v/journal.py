@@ -55,13 +55,14 @@ Failure = Literal["local", "gateway", "task"]
 
 
 class RowState(enum.StrEnum):
-    PENDING = "pending"
-    SUBMITTING = "submitting"
-    SUBMITTED = "submitted"
-    SUCCEEDED = "succeeded"
-    DOWNLOADED = "downloaded"
-    FAILED = "failed"
-    AMBIGUOUS = "ambiguous"
+    # each value is the name in lower case (StrEnum's auto()), as journals store it
+    PENDING = enum.auto()
+    SUBMITTING = enum.auto()
+    SUBMITTED = enum.auto()
+    SUCCEEDED = enum.auto()
+    DOWNLOADED = enum.auto()
+    FAILED = enum.auto()
+    AMBIGUOUS = enum.auto()
 
     @property
     def final(self) -> bool:
@@ -262,30 +263,29 @@ class Journal:
 
     def submitted(self, key: str, task_id: str) -> JournalRow:
         """Committed as soon as the create returns a task id (after the task log has it)."""
-        with self._transaction():
-            row = self._move(key, (RowState.SUBMITTING,), RowState.SUBMITTED, task_id=task_id)
-            self._attempt(row, "created", task_id)
-            return row
+        return self._answered(key, RowState.SUBMITTING, RowState.SUBMITTED, "created", task_id)
 
     def refused(self, key: str, reason: str) -> JournalRow:
         """The gateway certainly created nothing: back to pending."""
-        with self._transaction():
-            row = self._move(key, (RowState.SUBMITTING,), RowState.PENDING, reason=reason)
-            self._attempt(row, "refused", None)
-            return row
+        return self._answered(key, RowState.SUBMITTING, RowState.PENDING, "refused", reason=reason)
 
     def ambiguous(self, key: str, reason: str) -> JournalRow:
-        with self._transaction():
-            row = self._move(key, (RowState.SUBMITTING,), RowState.AMBIGUOUS, reason=reason)
-            self._attempt(row, "ambiguous", None)
-            return row
+        return self._answered(key, RowState.SUBMITTING, RowState.AMBIGUOUS, "ambiguous", reason=reason)
 
     def adopt(self, key: str, task_id: str) -> JournalRow:
         """Link an ambiguous row to the task the user found for it: polled and downloaded next."""
+        return self._answered(key, RowState.AMBIGUOUS, RowState.SUBMITTED, "adopted", task_id,
+                              reason=f"adopted task {task_id}")
+
+    def _answered(self, key: str, before: RowState, to: RowState, outcome: str,
+                  task_id: str | None = None, **columns: Any) -> JournalRow:
+        """A create's answer, in one transaction: the row moves and its attempt records the
+        outcome (and the task id, when there is one)."""
+        if task_id is not None:
+            columns["task_id"] = task_id
         with self._transaction():
-            row = self._move(key, (RowState.AMBIGUOUS,), RowState.SUBMITTED, task_id=task_id,
-                             reason=f"adopted task {task_id}")
-            self._attempt(row, "adopted", task_id)
+            row = self._move(key, (before,), to, **columns)
+            self._attempt(row, outcome, task_id)
             return row
 
     def succeeded(self, key: str, video_url: str) -> JournalRow:
