@@ -1,14 +1,10 @@
-"""The benchmarks without a server: import time, and how many requests wait() makes on a
-simulated clock. (Image loading has no row of its own any more: a local image is checked
-from its header and streamed while the request is sent, so its cost is in the
-create_10mb_image rows.)"""
+"""The benchmark without a server: how many requests wait() makes on a simulated clock.
+(Import time, a fresh process per round, is in bench_fresh.py. Image loading has no row
+of its own any more: a local image is checked from its header and streamed while the
+request is sent, so its cost is in the create_10mb_image rows.)"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,66 +13,8 @@ from harness import (
     TOKEN,
     Sizes,
     Target,
-    child_env,
-    interleaved,
-    median,
     row,
-    spread,
 )
-
-# --------------------------------------------------------------------------- import time
-
-
-# httpx imports its command-line client (click, rich, pygments) whenever click is
-# installed, as it is here (schemathesis brings it); without it `import httpx` is much
-# cheaper, and the same absolute overhead of ours is a larger ratio.
-_NO_HTTPX_CLI = "import sys; sys.modules['click'] = None; "
-
-
-def import_time(sizes: Sizes) -> dict[str, Any]:
-    env = child_env()
-
-    def fresh(statement: str) -> Callable[[], float]:
-        command = [sys.executable, "-c", statement]
-
-        def round_() -> float:
-            start = time.perf_counter()
-            subprocess.run(command, env=env, check=True)
-            return time.perf_counter() - start
-
-        return round_
-
-    # Warm-up rounds also write the bytecode caches, as pip does at install time.
-    ours_s, base_s = interleaved(
-        fresh("import kling_i2v"), fresh("import httpx"),
-        rounds=sizes.import_processes, warmup=max(2, sizes.warmup),
-    )
-    lean_ours, lean_base = interleaved(
-        fresh(_NO_HTTPX_CLI + "import kling_i2v"), fresh(_NO_HTTPX_CLI + "import httpx"),
-        rounds=max(1, sizes.import_processes * 2 // 3), warmup=1,
-    )
-    startup = [fresh("pass")() for _ in range(max(1, sizes.import_processes // 3))]
-    ours_ms = [v * 1e3 for v in ours_s]
-    base_ms = [v * 1e3 for v in base_s]
-    startup_ms = median([v * 1e3 for v in startup])
-    return row(
-        "import_time", median(ours_ms), median(base_ms), "ms/process", Target(1.30),
-        processes_each=len(ours_ms),
-        ours_spread=spread(ours_ms), baseline_spread=spread(base_ms),
-        bare_interpreter_ms=startup_ms,
-        ratio_without_interpreter_startup=round(
-            (median(ours_ms) - startup_ms) / (median(base_ms) - startup_ms), 3
-        ),
-        without_httpx_cli={
-            "ours_ms": median([v * 1e3 for v in lean_ours]),
-            "baseline_ms": median([v * 1e3 for v in lean_base]),
-            "ratio": round(median(lean_ours) / median(lean_base), 4),
-            "processes_each": len(lean_ours),
-        },
-        note="fresh `python -c` processes, interleaved; bytecode caches written (as by pip "
-             "install); httpx here imports its CLI (click is installed), see without_httpx_cli",
-    )
-
 
 # --------------------------------------------------------------------------- wait() requests
 

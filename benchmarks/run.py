@@ -92,7 +92,7 @@ def run_one(name: str, sizes: Sizes, server: Loopback | None, image: Path | None
         "async_concurrency": lambda: bench_http.async_concurrency(server, sizes),
         "batch": lambda: bench_batch.batch_rows(server, sizes),
         "batch_commit": lambda: bench_batch.commit_cost(sizes),
-        "import_time": lambda: [bench_local.import_time(sizes)],
+        "import_time": lambda: [bench_fresh.import_time(sizes)],
         "wait_requests": lambda: [bench_local.wait_requests(sizes)],
     }
     return with_server[name]()  # type: ignore[no-untyped-call]
