@@ -23,9 +23,10 @@ def test_every_local_image_is_checked_before_anything_is_sent(folder: Path) -> N
     assert [row.line for row in report.rows] == [2]
     assert report.invalid == 3
     small, wide, fake = report.problem_lines()
-    assert small == "shots.csv:3: image: each side must be at least 300 px (small.png: 200x200)"
+    fit = " — --fit converts, pads and scales it to meet the rules (--crop to crop instead)"
+    assert small == "shots.csv:3: image: each side must be at least 300 px (small.png: 200x200)" + fit
     assert wide == ("shots.csv:4: image: aspect ratio must be between 1:2.5 and 2.5:1 "
-                    "(wide.png: 3.33:1, 1000x300)")
+                    "(wide.png: 3.33:1, 1000x300)" + fit)
     assert fake.startswith("shots.csv:5: image: must be a JPEG or PNG image (fake.png: GIF")
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .batch import BatchOptions
     from .client import AsyncKlingClient
     from .manifest import ManifestRow
+    from .requests import RequestBody
 
 KILL_AT_ENV = "KLING_I2V_TEST_KILL_AT"
 KILL_POINTS = ("before-create", "after-create", "after-logged", "after-submitted", "after-download")
@@ -106,6 +107,8 @@ class Engine:
         self._reserved = 0
         """Creators past the task window's check whose row is not yet `submitting`."""
         self.final_rows: list[JournalRow] = []
+        self.fits: dict[str, dict[str, str]] = {}
+        """What --fit did to each row's images in this run, by row key and field."""
 
     def _spawn(self, group: set[asyncio.Task[None]], work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(self._guard(work))
@@ -196,6 +199,18 @@ class Engine:
     def _say(self, message: str) -> None:
         if self._observer is not None:
             self._observer.note(message)
+
+    def _fitted_body(self, key: str, fields: Mapping[str, Any]) -> RequestBody:
+        """The row's body with its images fitted (kling_i2v.fit) and its motion brushes
+        made (kling_i2v.motion); what fitting did is kept in `fits`. Runs in a thread."""
+        from .fit import fitted_body
+
+        report: dict[str, str] = {}
+        body = fitted_body(fields, self._options.fit, report=report,
+                           allow_unknown_model=self._options.allow_unknown_model)
+        if report:
+            self.fits[key] = report
+        return body
 
     def _hook(self, point: str) -> None:
         if self._kill is not None:

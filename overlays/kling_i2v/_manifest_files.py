@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -178,7 +178,9 @@ def json_lines_records(path: Path) -> Iterator[Record]:
         yield Record(number, values, tuple(problems))
 
 
-def folder_records(path: Path) -> Iterator[Record]:
-    images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def folder_records(path: Path, suffixes: Collection[str] = IMAGE_SUFFIXES) -> Iterator[Record]:
+    """One row per image of the folder; `suffixes`: which files are images (batch --fit
+    takes every format Pillow reads, preflight.folder_suffixes)."""
+    images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
     for number, image in enumerate(images, start=1):
         yield Record(number, {"image": image.name, OUTPUT_COLUMN: image.stem + ".mp4"})

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
 __all__ = ["EXTRA", "ImageSource", "MissingExtraError", "decode", "first_frame", "orientation",
-           "pillow", "read_source", "upright"]
+           "pillow", "read_source", "readable_suffixes", "upright"]
 
 EXTRA = "kling-i2v[images]"
 ImageSource: TypeAlias = str | os.PathLike[str] | bytes
@@ -53,6 +53,30 @@ def _register_heif() -> None:
             return
         pillow_heif.register_heif_opener()
         _heif_registered = True
+
+
+# Formats Pillow only identifies (pillow.readthedocs.io, "Image file formats", "Identify-only
+# formats": BUFR, GRIB and HDF5 are stub drivers, and "Pillow identifies MPEG files"; WMF/EMF
+# is a stub off Windows): it opens their headers but cannot give their pixels.
+_IDENTIFY_ONLY = frozenset({"MPEG"})
+
+
+def readable_suffixes() -> frozenset[str]:
+    """Lowercase file name suffixes (".webp", ".heic", ...) of the formats Pillow decodes
+    here, HEIC/HEIF/AVIF included when pillow-heif is installed; empty without Pillow."""
+    try:
+        pil = pillow()
+    except MissingExtraError:
+        return frozenset()
+    from PIL import ImageFile
+
+    def decodes(fmt: str) -> bool:
+        opener = pil.Image.OPEN.get(fmt, (None,))[0]
+        return (fmt not in _IDENTIFY_ONLY and isinstance(opener, type)
+                and not issubclass(opener, ImageFile.StubImageFile))
+
+    return frozenset(ext.lower() for ext, fmt in pil.Image.registered_extensions().items()
+                     if decodes(fmt))
 
 
 def read_source(source: ImageSource, name: str | None) -> tuple[str, bytes]:

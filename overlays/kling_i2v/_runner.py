@@ -29,7 +29,6 @@ from .errors import (
     TaskNotFoundError,
 )
 from .fields import IMAGE_FIELDS
-from .fit import fitted_body
 from .journal import JournalRow, NewRow, RowState
 from .motion import BRUSHES_COLUMN
 from .outcomes import Outcome, classify
@@ -173,8 +172,7 @@ class Runner(Engine):
         unlisted = self._options.allow_unknown_model
         try:
             if self._options.fit or fields.get(BRUSHES_COLUMN):  # kling_i2v.fit, .motion
-                body = await asyncio.to_thread(fitted_body, fields, self._options.fit,
-                                               allow_unknown_model=unlisted)
+                body = await asyncio.to_thread(self._fitted_body, key, fields)
             else:
                 body = (await asyncio.to_thread(build_request_body, None, fields, allow_unknown_model=unlisted)
                         if _has_local_image(fields)

@@ -170,6 +170,10 @@ class BatchResult:
     creates_sent: int = 0
     limited: int = 0
     """Creates the gateway answered 429 (too many running, or saturated)."""
+    fits: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict)
+    """What `fit` did to the images of the rows created in this run, by row key, then by
+    field ("image", "static_mask", ...): FitResult.summary(), e.g. "converted webp → jpeg,
+    quality 95; 0.4 MB". Rows created in an earlier run are not in it."""
 
     def counts(self) -> dict[RowState, int]:
         counts = dict.fromkeys(RowState, 0)
@@ -238,5 +242,6 @@ async def run_batch(
     return BatchResult(rows=runner.final_rows, out_dir=runner.out, journal_path=folder.journal.path,
                        stopped=runner.stopped or "finished", error=runner.error,
                        recovered=recovered, other_rows=others, max_running=runner.window.limit,
-                       creates_sent=runner.creates_sent, limited=runner.window.limited)
+                       creates_sent=runner.creates_sent, limited=runner.window.limited,
+                       fits=runner.fits)
 

@@ -235,11 +235,12 @@ def fit_fields(fields: Mapping[str, Any], *, mode: FitMode = "pad") -> FittedFie
     return FittedFields(out, results)
 
 
-def fitted_body(fields: Mapping[str, Any], fit: bool | FitMode, *,
-                allow_unknown_model: bool = False) -> RequestBody:
+def fitted_body(fields: Mapping[str, Any], fit: bool | FitMode, *, allow_unknown_model: bool = False,
+                report: dict[str, str] | None = None) -> RequestBody:
     """A batch row's request body: its local images fitted first when `fit` is set, and
     its `motion_brushes` file (kling_i2v.motion) made into `dynamic_masks`, with the
-    brushes' coordinates moved as fitting moved the picture."""
+    brushes' coordinates moved as fitting moved the picture. `report` gets what fitting
+    did, by field (FitResult.summary)."""
     from .motion import BRUSHES_COLUMN, load_brushes
     from .requests import build_request_body
 
@@ -248,6 +249,8 @@ def fitted_body(fields: Mapping[str, Any], fit: bool | FitMode, *,
     fitted = fit_fields(fields, mode="crop" if fit == "crop" else "pad") if fit else None
     if fitted is not None:
         fields = fitted.fields
+        if report is not None:
+            report.update((key, result.summary()) for key, result in fitted.results.items())
     if brushes:
         image = fields["image"] = Image.coerce(fields["image"])
         result = fitted.results.get("image") if fitted is not None else None

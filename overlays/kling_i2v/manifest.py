@@ -26,7 +26,7 @@ import json
 import os
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -137,16 +137,18 @@ def read_rows(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
 
 
 def read_manifest(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None = None, *,
-                  allow_unknown_model: bool = False) -> Manifest:
+                  allow_unknown_model: bool = False,
+                  folder_suffixes: Collection[str] = IMAGE_SUFFIXES) -> Manifest:
     """Every row of a manifest or folder, checked: the good rows and the problems of the
     others. Raises ManifestError only when the file as a whole cannot be read (encoding,
     size, header), OSError when it does not exist."""
     path = Path(source)
     defaults = dict(defaults or {})
     if path.is_dir():
-        records = list(folder_records(path))
+        records = list(folder_records(path, folder_suffixes))
         if not records:
-            raise ManifestError(str(path), [f"no {'/'.join(IMAGE_SUFFIXES)} images in this folder"])
+            kinds = "/".join(IMAGE_SUFFIXES) if folder_suffixes == IMAGE_SUFFIXES else "readable"
+            raise ManifestError(str(path), [f"no {kinds} images in this folder"])
         base = path
     elif path.suffix.lower() in JSON_LINES_SUFFIXES:
         records = list(json_lines_records(path))

@@ -5,6 +5,10 @@
     report.problem_lines()           # repeats told once: "20 rows (...): prompt: ... — add a ..."
     plan = make_plan(report.rows, Path("videos"))
 
+A folder batch takes the images the API takes (.jpg, .jpeg, .png), or with `fit` every
+format Pillow decodes (.webp, .heic, .gif, .bmp, .tiff, ...: fit converts them); the files
+it leaves out are counted, with why, among the warnings.
+
 Checked for every row, without the network: the request against openapi.yaml (manifest.py),
 every local image against the upstream image rules (its header: format, size, sides,
 aspect ratio — the same `Image.from_path` the create uses), the model's reported
@@ -51,6 +55,8 @@ class Preflight:
     """The rows that passed every check."""
     problems: tuple[Problem, ...]
     warnings: tuple[Notice, ...]
+    left_out: tuple[tuple[str, str], ...] = ()
+    """Files of a folder batch that are not rows: (file name, why)."""
 
     @property
     def total(self) -> int:
@@ -65,7 +71,18 @@ class Preflight:
         return _grouped(self.problems, lambda p: (p.field, p.rule, p.got, p.hint), Problem.told)
 
     def warning_lines(self) -> list[str]:
-        return _grouped(self.warnings, lambda w: (w.text,), lambda w, places: f"{places}: {w.text}")
+        lines = _grouped(self.warnings, lambda w: (w.text,), lambda w, places: f"{places}: {w.text}")
+        return ([self._left_out_line()] if self.left_out else []) + lines
+
+    def _left_out_line(self) -> str:
+        by_why: dict[str, list[str]] = {}
+        for name, why in self.left_out:
+            by_why.setdefault(why, []).append(name)
+        files = len(self.left_out)
+        kinds = [f"{len(names)} {why}".replace("{names}", _names(names))
+                 for why, names in by_why.items()]
+        return (f"{self.manifest.source}: {files} of {files + self.total} file(s) left out: "
+                + "; ".join(kinds))
 
 
 def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None = None, *,
@@ -74,13 +91,16 @@ def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
     ManifestError only when the manifest as a whole cannot be read."""
     from .capabilities import capability_warnings
 
-    manifest = read_manifest(source, defaults, allow_unknown_model=allow_unknown_model)
+    suffixes = folder_suffixes(fit)
+    manifest = read_manifest(source, defaults, allow_unknown_model=allow_unknown_model,
+                             folder_suffixes=suffixes)
     problems = list(manifest.problems)
     warnings: list[Notice] = []
     valid: list[ManifestRow] = []
-    images: dict[str, tuple[str, str] | None] = {}  # each file is read once
+    images: dict[str, tuple[str, str, str | None] | None] = {}  # each file is read once
     for row in (*manifest.rows, *manifest.invalid_rows):
-        found = [Problem(where=row.where, line=row.line, field=name, rule=broken[0], got=broken[1])
+        found = [Problem(where=row.where, line=row.line, field=name, rule=broken[0], got=broken[1],
+                         hint=broken[2])
                  for name, path in local_images(row.fields)
                  if (broken := images[path] if path in images
                      else images.setdefault(path, _image(path, fit))) is not None]
@@ -94,25 +114,64 @@ def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
     problems.sort(key=lambda p: p.line)
     warnings += _duplicates(valid)
     return Preflight(manifest=manifest, rows=tuple(valid), problems=tuple(problems),
-                     warnings=tuple(warnings))
+                     warnings=tuple(warnings), left_out=_left_out(Path(source), suffixes, fit))
 
 
-def _image(path: str, fit: bool = False) -> tuple[str, str] | None:
-    """The upstream image rule one local file breaks, as (rule, got); None if none. With
-    `fit` (kling_i2v.fit), any image Pillow can open will be made to meet them."""
+def folder_suffixes(fit: bool) -> frozenset[str]:
+    """The files a folder batch takes as images: the formats the API takes (gateway-facts.md,
+    "Rules the upstream Kling documentation adds": .jpg/.jpeg/.png), or with `fit` every
+    format Pillow decodes here, which fit turns into one of those."""
+    from ._pillow import readable_suffixes
+    from .manifest import IMAGE_SUFFIXES
+
+    return frozenset(IMAGE_SUFFIXES) | (readable_suffixes() if fit else frozenset())
+
+
+def _left_out(folder: Path, taken: frozenset[str], fit: bool) -> tuple[tuple[str, str], ...]:
+    """The files of a folder batch that are not rows, with why ({names} stands for them)."""
+    if not folder.is_dir():
+        return ()
+    from ._pillow import EXTRA, readable_suffixes
+
+    convertible = readable_suffixes() - taken
+    if fit:
+        why_other = "not an image Pillow reads ({names})"
+    elif convertible:
+        why_other = "not an image ({names})"
+    else:  # without Pillow nothing says which of them --fit would take
+        why_other = (f"not JPEG or PNG ({{names}}); --fit (with {EXTRA}) takes any image "
+                     "Pillow reads")
+    left = []
+    for path in sorted(folder.iterdir()):
+        suffix = path.suffix.lower()
+        if path.is_file() and suffix not in taken:
+            why = ("not JPEG or PNG, which the API takes ({names}); --fit converts them"
+                   if suffix in convertible else why_other)
+            left.append((path.name, why))
+    return tuple(left)
+
+
+def _names(names: Sequence[str]) -> str:
+    more = len(names) - _SHOWN_PLACES
+    return ", ".join(names[:_SHOWN_PLACES]) + (f" and {more} more" if more > 0 else "")
+
+
+def _image(path: str, fit: bool = False) -> tuple[str, str, str | None] | None:
+    """The upstream image rule one local file breaks, as (rule, got, hint); None if none.
+    With `fit` (kling_i2v.fit), any image Pillow can open will be made to meet them;
+    without it, a refusal fitting would cure says so."""
+    from .fit import fit_hint, precheck
     from .images import Image
 
     if fit:
-        from .fit import precheck
-
-        return precheck(path)
-
+        broken = precheck(path)
+        return (*broken, None) if broken else None
     try:
         Image.from_path(path)
     except ImageError as exc:
-        return exc.rule, f"{os.path.basename(path)}: {exc.value}"
+        return exc.rule, f"{os.path.basename(path)}: {exc.value}", fit_hint(exc, cli=True)
     except OSError as exc:
-        return f"cannot be read: {exc.strerror or exc}", os.path.basename(path)
+        return f"cannot be read: {exc.strerror or exc}", os.path.basename(path), None
     return None
 
 

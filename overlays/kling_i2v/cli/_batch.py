@@ -170,7 +170,9 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
     # the command that fetches just that one, beside the re-run that does them all
     fetch = {row.key: download_command(args, row.task_id, result.path_of(row))
              for row in result.rows if row.state is RowState.SUCCEEDED and row.task_id}
-    output.emit(batch_json(result, str(args.source), code, fetch),
+    # the pre-flight's warnings (printed on stderr before the run without --json)
+    output.emit({**batch_json(result, str(args.source), code, fetch),
+                 "warnings": report.warning_lines()},
                 lambda out: print_batch(out, result, str(args.source), rerun, fetch))
     note_gallery(output, page)
     return code

@@ -299,6 +299,8 @@ def batch_json(result: BatchResult, source: str, code: ExitCode,
                 "reason": row.reason,
                 "failure": row.failure,
                 "fetch_again": fetch.get(row.key),
+                # what --fit did to the row's images, by field (rows created in this run)
+                "fit": dict(result.fits[row.key]) if row.key in result.fits else None,
             }
             for row in result.rows
         ],
@@ -364,6 +366,7 @@ def print_batch(output: Output, result: BatchResult, source: str, rerun: str,
     for row in notes:
         again = f"; fetch it again with {fetch[row.key]}" if row.key in fetch else ""
         output.line(f"line {row.line}: {row.reason}{again}", style="yellow")
+    _print_fits(output, result)
     downloaded = counts[RowState.DOWNLOADED]
     output.line(f"videos:  {_shown(result.out_dir)} ({downloaded} downloaded)")
     output.line(f"journal: {_shown(result.journal_path)}")
@@ -373,6 +376,19 @@ def print_batch(output: Output, result: BatchResult, source: str, rerun: str,
     if result.other_rows:
         output.line(f"the journal also has {result.other_rows} row(s) this manifest does not "
                     "(changed rows, or another manifest); they were left alone")
+
+
+_SHOWN_FITS = 5
+
+
+def _print_fits(output: Output, result: BatchResult) -> None:
+    """What --fit changed, for the first rows (--json has every row's)."""
+    fitted = [(row, field, summary) for row in result.rows
+              for field, summary in result.fits.get(row.key, {}).items()]
+    for row, field, summary in fitted[:_SHOWN_FITS]:
+        output.line(f"line {row.line}: fit {field} {row.image}: {summary}")
+    if len(fitted) > _SHOWN_FITS:
+        output.line(f"... and {len(fitted) - _SHOWN_FITS} more images fitted (--json lists them all)")
 
 
 def _shown(path: Path) -> str:
