@@ -64,8 +64,16 @@ def test_a_sync_clients_first_call_loads_no_asyncio(fake_gateway: FakeGateway) -
     assert sorted(set(NOT_NEEDED) & loaded) == []
 
 
+def test_import_alone_loads_no_http_engine(fake_gateway: FakeGateway) -> None:
+    """httpx loads httpcore (with h11 and anyio) when the first client is made; so does
+    kling_i2v (its deadline-aware sync transport is built then), not at import."""
+    loaded = _modules_after("import kling_i2v\n", fake_gateway)
+    assert sorted(({"httpcore", "h11", "anyio"} | set(NOT_NEEDED)) & loaded) == []
+
+
 def test_the_probe_sees_an_import(fake_gateway: FakeGateway) -> None:
     """The check above can fail: a program that does load the batch is seen."""
     loaded = _modules_after("import kling_i2v.batch\nkling_i2v.batch.run_batch\n"
                             "kling_i2v.batch.KILL_AT_ENV\n", fake_gateway)
     assert {"asyncio", "kling_i2v._runner"} <= loaded
+    assert "httpcore" in _modules_after("import kling_i2v\nkling_i2v.KlingClient()\n", fake_gateway)

@@ -12,12 +12,12 @@ trickles its headers is cut off too.
 from __future__ import annotations
 
 import contextvars
+import functools
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import httpcore
 import httpx
 
 from .errors import DeadlineExceededError, ResponseTooLargeError
@@ -95,47 +95,57 @@ def leave(token: contextvars.Token[Deadline | None]) -> None:
     _CURRENT.reset(token)
 
 
-def _socket_timeout(timeout: float | None, late: type[Exception] = httpcore.ReadTimeout) -> float | None:
+def _socket_timeout(timeout: float | None, late: type[Exception] | None = None) -> float | None:
     deadline = _CURRENT.get()
     remaining = deadline.remaining() if deadline is not None else None
     if remaining is None:
         return timeout
     if remaining <= 0:
-        raise late("the call's deadline has passed")
+        import httpcore
+
+        raise (late or httpcore.ReadTimeout)("the call's deadline has passed")
     return remaining if timeout is None else min(timeout, remaining)
 
 
-class _DeadlineStream(httpcore.NetworkStream):
-    """A socket whose every wait ends by the current call's deadline."""
+@functools.cache
+def _deadline_backend() -> type[Any]:
+    """httpcore's sync network backend, with sockets whose every wait ends by the current
+    call's deadline. Built when the first sync client is made: httpx itself imports
+    httpcore (with h11 and anyio, ~12 ms) only then, and `import kling_i2v` need not
+    pay for it earlier (issue 12)."""
+    import httpcore
 
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
-        self._stream = stream
+    class DeadlineStream(httpcore.NetworkStream):
+        def __init__(self, stream: httpcore.NetworkStream) -> None:
+            self._stream = stream
 
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _socket_timeout(timeout))
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self._stream.read(max_bytes, _socket_timeout(timeout))
 
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _socket_timeout(timeout, httpcore.WriteTimeout))
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self._stream.write(buffer, _socket_timeout(timeout, httpcore.WriteTimeout))
 
-    def close(self) -> None:
-        self._stream.close()
+        def close(self) -> None:
+            self._stream.close()
 
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname,
-                                                      _socket_timeout(timeout)))
+        def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                      timeout: float | None = None) -> httpcore.NetworkStream:
+            return DeadlineStream(self._stream.start_tls(ssl_context, server_hostname,
+                                                         _socket_timeout(timeout)))
 
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
+        def get_extra_info(self, info: str) -> Any:
+            return self._stream.get_extra_info(info)
 
+    class DeadlineBackend(httpcore.SyncBackend):
+        def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                        local_address: str | None = None,
+                        socket_options: Any = None) -> httpcore.NetworkStream:
+            # ConnectTimeout: nothing was sent, which is what makes a create safe to retry
+            return DeadlineStream(super().connect_tcp(
+                host, port, _socket_timeout(timeout, httpcore.ConnectTimeout), local_address,
+                socket_options))
 
-class _DeadlineBackend(httpcore.SyncBackend):
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None, socket_options: Any = None) -> httpcore.NetworkStream:
-        # ConnectTimeout: nothing was sent, which is what makes a create safe to retry
-        return _DeadlineStream(super().connect_tcp(
-            host, port, _socket_timeout(timeout, httpcore.ConnectTimeout), local_address,
-            socket_options))
+    return DeadlineBackend
 
 
 class DeadlineTransport(httpx.HTTPTransport):
@@ -147,6 +157,8 @@ class DeadlineTransport(httpx.HTTPTransport):
     there. The async client needs none of this: asyncio.timeout() bounds the call."""
 
     def __init__(self, *, limits: httpx.Limits, verify: Any = True) -> None:
+        import httpcore
+
         # one SSL context for both pools: loading the CA bundle is the slow part
         ssl_context = httpx.create_ssl_context(verify=verify)
         super().__init__(limits=limits, verify=ssl_context)
@@ -159,7 +171,7 @@ class DeadlineTransport(httpx.HTTPTransport):
             http1=True,
             http2=False,
             retries=0,
-            network_backend=_DeadlineBackend(),
+            network_backend=_deadline_backend()(),
         )
         old.close()
 
