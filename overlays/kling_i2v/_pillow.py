@@ -8,7 +8,7 @@ import os
 import warnings
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .errors import ConfigurationError, ImageError
+from .errors import ImageError, MissingExtraError
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -16,19 +16,12 @@ if TYPE_CHECKING:
 __all__ = ["EXTRA", "ImageSource", "MissingExtraError", "decode", "first_frame", "orientation",
            "pillow", "read_source", "readable_suffixes", "upright"]
 
-EXTRA = "kling-i2v[images]"
+EXTRA = MissingExtraError.extra
 ImageSource: TypeAlias = str | os.PathLike[str] | bytes
 
 # A bound on what is read before decoding: far above any camera file, far below memory.
 _MAX_INPUT_BYTES = 256 * 1024 * 1024
 _MIB = 1024 * 1024
-
-
-class MissingExtraError(ConfigurationError, ImportError):
-    """Fitting images needs Pillow (and pillow-heif for HEIC): the `images` extra."""
-
-    def __init__(self, what: str = "fitting an image") -> None:
-        super().__init__(f"{what} needs the optional dependencies: pip install '{EXTRA}'")
 
 
 def pillow() -> Any:

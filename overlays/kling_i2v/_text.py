@@ -5,16 +5,45 @@ messages, `fail_reason`, HTML pages) may quote the API token (some gateways echo
 they refuse: "Incorrect API key provided: sk-...") and may carry terminal escape
 sequences (an OSC 8 hyperlink, a CSI that clears the screen, a title change). `clean()`
 removes both before the text reaches an exception, a log line, the journal or a terminal.
+`shorten()` is how a value (the user's or the server's) is quoted in a message.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["REDACTED", "clean"]
+__all__ = ["MISSING", "REDACTED", "clean", "shorten"]
 
 REDACTED = "***"
+_MAX_VALUE_CHARS = 60
+
+
+class _Missing:
+    """The value of a field that is required but absent."""
+
+    def __repr__(self) -> str:
+        return "missing"
+
+
+MISSING: Any = _Missing()
+
+
+def shorten(value: Any, limit: int = _MAX_VALUE_CHARS) -> str:
+    """A value as it appears in messages: JSON-ish, and never longer than `limit` chars."""
+    if value is MISSING:
+        return "missing"
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):  # pragma: no cover - default=repr makes this rare
+        text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, str | bytes | list | dict) else len(text)
+    unit = "items" if isinstance(value, list | dict) else "chars"
+    return f"{text[: limit - 20]}… ({size} {unit})"
 
 # ECMA-48: CSI (ESC [ ... final byte), OSC/DCS/SOS/PM/APC strings (ESC ] ... BEL or ST),
 # two-byte escapes (ESC + one char), and their 8-bit C1 forms (0x9b CSI, 0x9d OSC, ...).

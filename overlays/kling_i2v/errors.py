@@ -2,10 +2,12 @@
 
     KlingError
     ├── ConfigurationError            no token, or a base URL that would leak it
+    │   └── MissingExtraError         fitting images needs the `images` extra (also an ImportError)
     ├── RequestValidationError        the request breaks openapi.yaml; nothing was sent
     ├── ImageError                    a local image breaks the upstream image rules
     ├── ManifestError                 a batch manifest (or folder) cannot be run
     ├── JournalError                  a batch journal is locked, foreign or unusable
+    │   └── TaskLogError              the task log beside it cannot be read or written
     ├── APIError                      something went wrong talking to the gateway
     │   ├── APIConnectionError        no usable answer (refused, reset, DNS, TLS)
     │   │   └── APITimeoutError
@@ -39,17 +41,20 @@ this again?" is decided in one place, `outcomes.classify`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+# a value is quoted the same way in every message; validation, manifest and the CLI
+# import these from here
+from ._text import MISSING as MISSING
+from ._text import shorten as shorten
+
 if TYPE_CHECKING:
     from .tasks import Task
 
 __all__ = [
-    "MISSING",
     "APIConnectionError",
     "APIError",
     "APIResponseError",
@@ -66,6 +71,7 @@ __all__ = [
     "JournalError",
     "KlingError",
     "ManifestError",
+    "MissingExtraError",
     "NotAGatewayError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -74,6 +80,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ServerError",
     "TaskFailedError",
+    "TaskLogError",
     "TaskNotFoundError",
     "UpstreamBadRequestError",
     "UpstreamError",
@@ -81,36 +88,7 @@ __all__ = [
     "UpstreamServerError",
     "Violation",
     "WaitTimeoutError",
-    "shorten",
 ]
-
-_MAX_VALUE_CHARS = 60
-
-
-class _Missing:
-    """The value of a field that is required but absent."""
-
-    def __repr__(self) -> str:
-        return "missing"
-
-
-MISSING: Any = _Missing()
-
-
-def shorten(value: Any, limit: int = _MAX_VALUE_CHARS) -> str:
-    """A value as it appears in messages: JSON-ish, and never longer than `limit` chars."""
-    if value is MISSING:
-        return "missing"
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=repr)
-    except (TypeError, ValueError):  # pragma: no cover - default=repr makes this rare
-        text = repr(value)
-    if len(text) <= limit:
-        return text
-    size = len(value) if isinstance(value, str | bytes | list | dict) else len(text)
-    unit = "items" if isinstance(value, list | dict) else "chars"
-    return f"{text[: limit - 20]}… ({size} {unit})"
-
 
 class KlingError(Exception):
     """Base of every error this package raises."""
@@ -121,6 +99,15 @@ class KlingError(Exception):
 
 class ConfigurationError(KlingError, ValueError):
     """The client cannot be used as configured (no token, insecure base URL, ...)."""
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """Fitting images needs Pillow (and pillow-heif for HEIC): the `images` extra."""
+
+    extra = "kling-i2v[images]"
+
+    def __init__(self, what: str = "fitting an image") -> None:
+        super().__init__(f"{what} needs the optional dependencies: pip install '{self.extra}'")
 
 
 @attrs.frozen
@@ -187,6 +174,10 @@ class ManifestError(KlingError, ValueError):
 
 class JournalError(KlingError):
     """The journal cannot be used: locked by another run, missing, damaged, or foreign."""
+
+
+class TaskLogError(JournalError):
+    """The task log cannot be read or written (or the journal vanished under a run)."""
 
 
 # --------------------------------------------------------------------- transport

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import JournalError
+from .errors import TaskLogError
 
 __all__ = ["LOG_NAME", "LogHeader", "TaskLog", "TaskLogError", "read_log"]
 
@@ -36,10 +36,6 @@ _KIND = "kling-i2v task log"
 _VERSION = 1
 _MAX_LINE = 1 << 20
 """A record holds one row's request fields (prompts of a few KB): a longer line is damage."""
-
-
-class TaskLogError(JournalError):
-    """The task log cannot be read or written (or the journal vanished under a run)."""
 
 
 LogHeader = Mapping[str, Any]
