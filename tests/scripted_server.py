@@ -19,6 +19,34 @@ from typing import Any
 import attrs
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """What every loopback server of the tests wants from http.server: keep-alive, no log
+    lines on stderr, and the request's body read whole."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(length) if length else b""
+
+
+def read_head(conn: socket.socket, chunk: int = 65536) -> tuple[str, dict[str, str], bytes] | None:
+    """For servers below http.server: a request's first line, its headers (lower-case names)
+    and whatever was read past the head, from a raw socket; None if the peer hung up first."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = conn.recv(chunk)
+        if not more:
+            return None
+        data += more
+    head, _, rest = data.partition(b"\r\n\r\n")
+    line, *fields = head.decode("latin-1").split("\r\n")
+    return line, {k.strip().lower(): v.strip() for k, _, v in (f.partition(":") for f in fields)}, rest
+
+
 @attrs.define
 class Reply:
     status: int = 200
@@ -54,15 +82,9 @@ class ScriptedServer:
         self._lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.read_body()
                 with server._lock:
                     server.seen.append(
                         Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,

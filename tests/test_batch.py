@@ -23,7 +23,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +52,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture
-def gw() -> Iterator[FakeGateway]:
-    with FakeGateway(tokens=(TOKEN,), time_scale=100.0, seed=0) as gateway:
-        yield gateway
+pytestmark = pytest.mark.fake_gateway(tokens=(TOKEN,), seed=0)  # the `gw` of conftest.py
 
 
 @pytest.fixture

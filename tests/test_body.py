@@ -26,7 +26,7 @@ from kling_i2v.testing import AsyncSimulatedClock, SimulatedClock
 
 from tests.conftest import load_data
 from tests.imagegen import make_jpeg, make_png
-from tests.scripted_server import Reply, ScriptedServer, scripted_server
+from tests.scripted_server import Reply, ScriptedServer, read_head, scripted_server
 
 TOKEN = "sk-canary-7f3a9c0d1e2b"
 CREATED = load_data("reference_response.json") | {"status": "queued"}
@@ -203,16 +203,12 @@ class _CountingServer:
         view = memoryview(buf)
         conn, _ = self.sock.accept()
         with conn:
-            head = b""
             while True:
-                while b"\r\n\r\n" not in head:
-                    more = conn.recv(4096)
-                    if not more:
-                        return
-                    head += more
-                header, _, rest = head.partition(b"\r\n\r\n")
-                length = next(int(line.split(b":")[1]) for line in header.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:"))
+                request = read_head(conn, chunk=4096)  # small reads: this process is measured
+                if request is None:
+                    return
+                _, headers, rest = request
+                length = int(headers["content-length"])
                 crc, got = zlib.crc32(rest), len(rest)
                 while got < length:
                     n = conn.recv_into(view, min(len(buf), length - got))
@@ -224,7 +220,6 @@ class _CountingServer:
                 conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                              b"content-length: " + str(len(self.reply)).encode() + b"\r\n\r\n"
                              + self.reply)
-                head = b""
 
     def close(self) -> None:
         self.sock.close()

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,7 @@ TOKEN = "sk-journal-test"
 FAST = BatchOptions(poll_interval=0.05)
 
 
-@pytest.fixture
-def gw() -> Iterator[FakeGateway]:
-    with FakeGateway(tokens=(TOKEN,), time_scale=100.0, seed=1) as gateway:
-        yield gateway
+pytestmark = pytest.mark.fake_gateway(tokens=(TOKEN,), seed=1)  # the `gw` of conftest.py
 
 
 @pytest.fixture

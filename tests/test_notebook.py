@@ -40,10 +40,7 @@ class Elements(html.parser.HTMLParser):
         return " ".join(" ".join(self.text).split())
 
 
-@pytest.fixture
-def gw() -> FakeGateway:
-    with FakeGateway(tokens=(TOKEN,), time_scale=1000) as gateway:
-        yield gateway
+pytestmark = pytest.mark.fake_gateway(tokens=(TOKEN,), time_scale=1000)  # the `gw` of conftest.py
 
 
 def test_a_running_task_shows_its_status_and_a_progress_bar() -> None:

@@ -11,8 +11,11 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 FIGURES_PATH = Path(__file__).resolve().parent / "figures.json"
 
@@ -47,3 +50,15 @@ def merge(suite: str, **figures: Any) -> dict[str, Any]:
         current = dict(collected.get(suite, {}))
     current.update(figures)
     return record(suite, current)
+
+
+def report_after(suite: str, figures_of: Callable[[], dict[str, Any]]) -> Any:
+    """A module-scoped autouse fixture that records `figures_of()` for `suite` once the
+    module's tests have run; assign it to a name in the suite's module."""
+
+    @pytest.fixture(scope="module", autouse=True)
+    def report() -> Iterator[None]:
+        yield
+        record(suite, figures_of())
+
+    return report

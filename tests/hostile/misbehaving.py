@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tests.scripted_server import read_head
+
 Answer = Callable[[socket.socket, dict[str, str]], None]
 
 
@@ -52,22 +54,17 @@ class Misbehaving:
     def _one(self, conn: socket.socket) -> None:
         try:
             conn.settimeout(10)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, _, rest = data.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+            request = read_head(conn)
+            if request is None:
+                return
+            line, headers, rest = request
             length = int(headers.get("content-length", "0"))
             while len(rest) < length:
                 chunk = conn.recv(65536)
                 if not chunk:
                     break
                 rest += chunk
-            self.requests.append((lines[0], headers))
+            self.requests.append((line, headers))
             answer = self.answers.popleft() if self.answers else self.default
             answer(conn, headers)
         except OSError:

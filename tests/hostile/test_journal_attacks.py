@@ -19,8 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from kling_i2v.journal import JOURNAL_NAME, Journal, RowState
 from kling_i2v.testing import FakeGateway, sample_image_path
 
 from tests.hostile import figures
+from tests.scripted_server import QuietHandler
 
 TOKEN = "sk-hostile-journal-0011"
 FAST = ["--poll-interval", "0.05"]
@@ -45,10 +45,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture
-def gw() -> Iterator[FakeGateway]:
-    with FakeGateway(tokens=(TOKEN,), time_scale=100.0, seed=7) as gateway:
-        yield gateway
+pytestmark = pytest.mark.fake_gateway(tokens=(TOKEN,), seed=7)  # the `gw` of conftest.py
 
 
 def write_manifest(folder: Path, count: int, seconds: float = 10) -> Path:
@@ -159,12 +156,7 @@ class _Proxy:
         self.creates = 0
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self._relay()
 
@@ -172,8 +164,7 @@ class _Proxy:
                 self._relay()
 
             def _relay(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.read_body()
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() in ("authorization", "content-type")}
                 answer = httpx.request(self.command, proxy.upstream + self.path, content=body,

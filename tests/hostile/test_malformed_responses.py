@@ -101,6 +101,15 @@ def world() -> World:
     return _world[0]
 
 
+def scripted(script: list[Any]) -> World:
+    """The world, its server set to answer with a drawn `script` of replies."""
+    note(f"replies: {script!r:.3000}")
+    w = world()
+    w.reset([to_reply(*r) for r in script])
+    statuses_seen.update(r[0] for r in script)
+    return w
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _lifecycle() -> Iterator[None]:
     yield
@@ -364,10 +373,7 @@ def record(call: str, outcome: str, replies_used: int) -> None:
 @hostile(300)
 @given(script=replies("create"))
 def test_create_answers_are_parsed_or_documented_errors_and_never_paid_twice(script: list[Any]) -> None:
-    note(f"replies: {script!r:.3000}")
-    w = world()
-    w.reset([to_reply(*r) for r in script])
-    statuses_seen.update(r[0] for r in script)
+    w = scripted(script)
     try:
         task = w.client.create(image=URL_IMAGE, prompt="p", external_task_id=EXTERNAL_ID)
         outcome = "Task"
@@ -405,10 +411,7 @@ def test_create_answers_are_parsed_or_documented_errors_and_never_paid_twice(scr
 @hostile(300)
 @given(script=replies("query"))
 def test_query_answers_are_parsed_or_documented_errors(script: list[Any]) -> None:
-    note(f"replies: {script!r:.3000}")
-    w = world()
-    w.reset([to_reply(*r) for r in script])
-    statuses_seen.update(r[0] for r in script)
+    w = scripted(script)
     try:
         task = w.client.get("860260753860210752")
         outcome = "Task"
@@ -441,10 +444,7 @@ def test_query_answers_are_parsed_or_documented_errors(script: list[Any]) -> Non
 def test_downloads_end_complete_or_leave_nothing_behind(
     script: list[Any], exists: bool, overwrite: bool, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    note(f"replies: {script!r:.3000}")
-    w = world()
-    w.reset([to_reply(*r) for r in script])
-    statuses_seen.update(r[0] for r in script)
+    w = scripted(script)
     folder = tmp_path_factory.mktemp("dl")
     target = folder / "video.mp4"
     if exists:

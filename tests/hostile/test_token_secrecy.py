@@ -77,19 +77,16 @@ def scan_files(where: str, folder: Path, secret: str = CANARY) -> None:
             scan(f"{where}: {path.name}", path.read_bytes(), secret)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _report() -> Iterator[None]:
-    yield
-    figures.record("token_secrecy", {
-        "scenarios": tally["scenarios"],
-        "errors_scanned": tally["errors_scanned"],
-        "log_records_scanned": tally["log_records"],
-        "cli_runs": tally["cli_runs"],
-        "files_scanned": tally["files_scanned"],
-        "texts_scanned": tally["texts_scanned"],
-        "leaks": tally["leaks"],
-        "leaked_in": sorted(set(leaks))[:20],
-    })
+_report = figures.report_after("token_secrecy", lambda: {
+    "scenarios": tally["scenarios"],
+    "errors_scanned": tally["errors_scanned"],
+    "log_records_scanned": tally["log_records"],
+    "cli_runs": tally["cli_runs"],
+    "files_scanned": tally["files_scanned"],
+    "texts_scanned": tally["texts_scanned"],
+    "leaks": tally["leaks"],
+    "leaked_in": sorted(set(leaks))[:20],
+})
 
 
 def assert_no_leaks(start: int) -> None:

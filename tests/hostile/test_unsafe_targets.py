@@ -18,12 +18,11 @@ Nothing here leaves loopback: "remote" hosts are answered by an httpx.MockTransp
 
 from __future__ import annotations
 
-import ipaddress
 import os
+import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -41,6 +40,7 @@ from kling_i2v import (
     Task,
     TaskStatus,
 )
+from kling_i2v._http import is_loopback
 from kling_i2v.testing.assets import sample_video_bytes
 
 from tests.hostile import figures
@@ -58,22 +58,19 @@ QUERY_PREFIX = "/kling/v1/videos/image2video/"
 tally: Counter[str] = Counter()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _report() -> Iterator[None]:
-    yield
-    figures.record("unsafe_targets", {
-        "base_urls_tried": tally["base_urls"],
-        "base_urls_refused": tally["base_urls_refused"],
-        "token_sent_over_plain_http_to_non_loopback": tally["token_leaks"],
-        "redirect_cases": tally["redirects"],
-        "task_ids_tried": tally["task_ids"],
-        "task_ids_escaping_their_path_segment": tally["task_id_escapes"],
-        "image_values_tried": tally["images"],
-        "non_http_image_urls_sent": tally["bad_images_sent"],
-        "download_cases": tally["downloads"],
-        "files_written_outside_the_target": tally["stray_writes"],
-        "partial_or_overwritten_files": tally["bad_files"],
-    })
+_report = figures.report_after("unsafe_targets", lambda: {
+    "base_urls_tried": tally["base_urls"],
+    "base_urls_refused": tally["base_urls_refused"],
+    "token_sent_over_plain_http_to_non_loopback": tally["token_leaks"],
+    "redirect_cases": tally["redirects"],
+    "task_ids_tried": tally["task_ids"],
+    "task_ids_escaping_their_path_segment": tally["task_id_escapes"],
+    "image_values_tried": tally["images"],
+    "non_http_image_urls_sent": tally["bad_images_sent"],
+    "download_cases": tally["downloads"],
+    "files_written_outside_the_target": tally["stray_writes"],
+    "partial_or_overwritten_files": tally["bad_files"],
+})
 
 
 class Recorder(httpx.BaseTransport):
@@ -95,13 +92,28 @@ class Recorder(httpx.BaseTransport):
         return httpx.Response(200, json=QUERY)
 
 
+# The rule, written as its examples rather than as the client's code (_http.is_loopback),
+# so that a change there cannot agree with itself here: the name localhost (any case),
+# 127.0.0.0/8 written as a dotted quad, and ::1. Not: trailing dots, other spellings of
+# 127.0.0.1 (127.1, 2130706433, 0x7f000001), IPv4-mapped addresses, names under localhost.
+_LOOPBACK_V4 = re.compile(r"127\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){2}")
+
+
 def literal_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return host.lower() in ("localhost", "[::1]", "::1") or _LOOPBACK_V4.fullmatch(host) is not None
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.8.9.10", True), ("localhost", True), ("LOCALHOST", True),
+     ("[::1]", True), ("0.0.0.0", False), ("[::]", False), ("[::ffff:127.0.0.1]", False),
+     ("2130706433", False), ("127.1", False), ("0x7f000001", False), ("localhost.", False),
+     ("evil.localhost", False), ("localhost.localdomain", False), ("127.0.0.1.nip.io", False),
+     ("10.0.0.5", False), ("128.0.0.1", False)],
+)
+def test_the_clients_loopback_rule_matches_the_examples(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+    assert literal_loopback(host) is loopback
 
 
 def token_sent_safely(request: httpx.Request) -> bool:
