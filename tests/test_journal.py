@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from kling_i2v import AsyncKlingClient
-from kling_i2v.batch import BatchOptions, adopt, batch_client, rebuild_journal, run_batch
+from kling_i2v.batch import BatchOptions, adopt, batch_client, run_batch
 from kling_i2v.batchfolder import created_record, open_folder, sending_record
 from kling_i2v.journal import JOURNAL_NAME, Journal, JournalError, NewRow, RowState
 from kling_i2v.manifest import read_rows
@@ -268,23 +268,6 @@ def test_the_log_is_replayed_into_a_journal_that_lost_commits(tmp_path: Path) ->
         assert folder.journal.get("k1").task_id == "T1"  # type: ignore[union-attr]
         assert folder.journal.get("k2").state is RowState.SUBMITTING  # type: ignore[union-attr]
         assert folder.notes
-
-
-def test_rebuild_keeps_the_old_journal_and_marks_unanswered_creates_ambiguous(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    with open_folder(out, "http://gw") as folder:
-        rows = [new_row("k1", 1), new_row("k2", 2)]
-        folder.journal.add(rows)
-        folder.log.write_now([sending_record(rows[0], "ext-1", {"prompt": "a"}),
-                              created_record("k1", "ext-1", "T1"),
-                              sending_record(rows[1], "ext-2", {"prompt": "b"})])
-    kept = rebuild_journal(out)
-    assert kept.exists() and kept.name.startswith(f"{JOURNAL_NAME}.replaced-")
-    with open_folder(out, "http://gw") as folder:
-        one, two = folder.journal.get("k1"), folder.journal.get("k2")
-        assert one is not None and one.state is RowState.SUBMITTED and one.task_id == "T1"
-        assert two is not None and two.state is RowState.AMBIGUOUS and two.external_task_id == "ext-2"
-        assert folder.journal.fields("k2") == {"prompt": "b"}
 
 
 # ============================================================================ adopt

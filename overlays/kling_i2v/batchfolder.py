@@ -101,7 +101,8 @@ def _open_locked(path: Path, base_url: str | None, lock: _FolderLock) -> BatchFo
         if has_log:
             log = _check_and_replay(path, journal, journal_id, notes)
         else:
-            log = _log_from_journal(log_path, journal, journal_id)
+            log = _log_from_journal(log_path, journal, journal_id,
+                                    normalise_base_url(base_url) if base_url else None)
             if journal.count():
                 notes.append(f"the task log was missing: rewritten from the journal ({log_path})")
         recorded = journal.meta("base_url")
@@ -175,8 +176,9 @@ def _replay(journal: Journal, records: list[dict[str, Any]]) -> int:
     return replayed
 
 
-def _log_from_journal(log_path: Path, journal: Journal, journal_id: str) -> TaskLog:
-    log = TaskLog.create(log_path, journal_id=journal_id, base_url=journal.meta("base_url"))
+def _log_from_journal(log_path: Path, journal: Journal, journal_id: str,
+                      base_url: str | None = None) -> TaskLog:
+    log = TaskLog.create(log_path, journal_id=journal_id, base_url=journal.meta("base_url") or base_url)
     rows = {row.key: row for row in journal.rows()}
     records: list[dict[str, Any]] = []
     for attempt in journal.attempts():
