@@ -8,6 +8,8 @@ Crash tests run the batch as a separate process and SIGKILL it, either at a name
 (the KLING_I2V_TEST_KILL_AT hook, see kling_i2v.batch) or at whatever moment it has reached
 after some rows were submitted. The fake gateway lives in this process, so its record
 survives the kill.
+
+Covers: _engine.py, _runner.py, _pacing.py, cli/_batch.py
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """The README's flows, driven through the public API against the fake gateway over
-real HTTP on loopback."""
+real HTTP on loopback.
+
+Covers: _core.py, _flows.py, _download.py
+"""
 
 from __future__ import annotations
 

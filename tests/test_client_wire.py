@@ -1,6 +1,9 @@
 """The client against a scripted loopback server: every error shape, every retry rule,
 what is (and is not) sent. End-to-end flows against the fake gateway are in
-test_client.py."""
+test_client.py.
+
+Covers: _http.py, _wire.py
+"""
 
 from __future__ import annotations
 

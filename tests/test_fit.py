@@ -4,6 +4,8 @@ Every source file is made by Pillow in the test, in its real format. What would 
 judged twice: by the client's own header check (`Image.from_bytes`, the check that runs
 without fit) and independently by Pillow against the rules written here as literals (10 MiB,
 300 px, 2.5:1, JPEG or PNG), so a wrong `x-image-rules` in the spec cannot pass unseen.
+
+Covers: _pillow.py
 """
 
 from __future__ import annotations

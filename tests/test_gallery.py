@@ -5,6 +5,8 @@ web server on loopback.
 
 `KLING_I2V_GALLERY_SCREENSHOT=docs/gallery.png` also copies the screenshot there (that is
 how the README's picture is made).
+
+Covers: cli/_media.py
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The generated package: typed, faithful to the reference page, tolerant where the spec is open."""
+"""The generated package: typed, faithful to the reference page, tolerant where the spec is open.
+
+Covers: __init__.py, _create_fields.py, _fields_doc.py
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Image: local JPEG/PNG checks against the upstream rules, base64 encoding, URLs."""
+"""Image: local JPEG/PNG checks against the upstream rules, base64 encoding, URLs.
+
+Covers: _imageheader.py
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """Manifests read as a user writes them: CSV in the delimiter their spreadsheet used, JSON
 Lines, or a folder; every problem with its row, a suggestion for a misspelt column; rows
-keyed by what they ask for."""
+keyed by what they ask for.
+
+Covers: _manifest_files.py
+"""
 
 from __future__ import annotations
 

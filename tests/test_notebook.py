@@ -2,6 +2,8 @@
 
 The tasks and the batch come from the fake gateway over real HTTP; the HTML is parsed with
 the standard library's parser, as a browser would read it, not matched as text alone.
+
+Covers: _html.py
 """
 
 from __future__ import annotations

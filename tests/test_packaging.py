@@ -1,4 +1,7 @@
-"""One wheel ships both packages, their py.typed markers and the spec the overlay reads."""
+"""One wheel ships both packages, their py.typed markers and the spec the overlay reads.
+
+Covers: _version.py
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ def test_wheel_contents(tmp_path: Path) -> None:
         check=True, capture_output=True, timeout=300,
     )
     (wheel,) = tmp_path.glob("kling_i2v-*.whl")
+    from kling_i2v import __version__  # the one place the version is written (_version.py)
+
+    assert wheel.name.startswith(f"kling_i2v-{__version__}-")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "kling_i2v/py.typed" in names
     assert "kling_i2v_api/py.typed" in names

@@ -1,5 +1,8 @@
 """Issue 11.6, input side: every bad input ends with exit 2 and a message that says what is
-wrong, before anything is sent; nothing blocks on a pipe or reads a device forever."""
+wrong, before anything is sent; nothing blocks on a pipe or reads a device forever.
+
+Covers: cli/__main__.py
+"""
 
 from __future__ import annotations
 

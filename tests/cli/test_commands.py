@@ -4,6 +4,9 @@ Commands run in-process through `main(argv)` (the `cli` fixture of conftest.py) 
 judged by what a user sees: the exit code, stdout (text, or one JSON document with --json)
 and stderr. The fake's own record says what reached the gateway. Batch runs are in
 test_batch.py and the other files here.
+
+Covers: cli/__init__.py, cli/_main.py, cli/_context.py, cli/_create.py, cli/_task.py,
+cli/_output.py, cli/_exit.py, cli/_options.py
 """
 
 from __future__ import annotations

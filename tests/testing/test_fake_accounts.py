@@ -1,5 +1,8 @@
 """The fake gateway's versions of new-api, the account's balance and running-task limit, and
-one clock shared with the client, over real HTTP."""
+one clock shared with the client, over real HTTP.
+
+Covers: testing/dialect.py, testing/clients.py
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """The one way to start the fake gateway: `python -m kling_i2v.testing` and
-`kling-i2v fake-gateway` take the same flags and behave the same, as processes."""
+`kling-i2v fake-gateway` take the same flags and behave the same, as processes.
+
+Covers: cli/_fake.py, testing/_cli.py, testing/__main__.py, testing/defaults.py
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,10 @@
 Most tests use the `fake_gateway` fixture that the package's pytest plugin provides (fast
 clock); `@pytest.mark.fake_gateway(clock="manual")` gives one whose clock only moves on
 `advance()`. Every JSON reply is checked against openapi.yaml itself.
+
+Covers: testing/__init__.py, testing/api.py, testing/assets.py,
+testing/callbacks.py, testing/faults.py, testing/lifecycle.py, testing/pytest_plugin.py,
+testing/replies.py, testing/server.py, testing/spec.py
 """
 
 from __future__ import annotations
