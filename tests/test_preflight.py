@@ -104,3 +104,19 @@ def test_the_plan_reads_the_journal_without_changing_it(folder: Path, tmp_path: 
     assert plan.totals == (("kling-v2-master", "pro", "5", 1, 5),)
     assert make_plan(rows, out, resubmit_ambiguous=True).count("create") == 2
     assert (out / JOURNAL_NAME).read_bytes() == before
+
+
+def test_without_pillow_a_folder_says_what_it_left_out_and_that_fit_takes_more(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # without the images extra nothing can tell which files --fit would take
+    monkeypatch.setattr("kling_i2v._pillow.readable_suffixes", lambda: frozenset())
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "cat.PNG").write_bytes(sample_image_path().read_bytes())
+    (folder / "beach.webp").write_bytes(b"RIFF....WEBP")
+    (folder / "notes.txt").write_text("x")
+    report = preflight(folder, {"prompt": "waves"})
+    assert [row.fields["image"].endswith("cat.PNG") for row in report.rows] == [True]
+    assert report.warning_lines() == [
+        f"{folder}: 2 of 3 file(s) left out: 2 not .jpg/.jpeg/.png (beach.webp, notes.txt); "
+        "--fit (with kling-i2v[images]) takes any image Pillow reads"]

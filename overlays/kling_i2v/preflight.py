@@ -31,7 +31,7 @@ import attrs
 
 from .errors import ImageError
 from .fields import request_fields
-from .manifest import Manifest, ManifestRow, Problem, local_images, read_manifest
+from .manifest import IMAGE_SUFFIXES, Manifest, ManifestRow, Problem, local_images, read_manifest
 
 __all__ = ["Notice", "Plan", "Preflight", "make_plan", "preflight"]
 
@@ -122,7 +122,6 @@ def folder_suffixes(fit: bool) -> frozenset[str]:
     "Rules the upstream Kling documentation adds": .jpg/.jpeg/.png), or with `fit` every
     format Pillow decodes here, which fit turns into one of those."""
     from ._pillow import readable_suffixes
-    from .manifest import IMAGE_SUFFIXES
 
     return frozenset(IMAGE_SUFFIXES) | (readable_suffixes() if fit else frozenset())
 
@@ -139,16 +138,19 @@ def _left_out(folder: Path, taken: frozenset[str], fit: bool) -> tuple[tuple[str
     elif convertible:
         why_other = "not an image ({names})"
     else:  # without Pillow nothing says which of them --fit would take
-        why_other = (f"not JPEG or PNG ({{names}}); --fit (with {EXTRA}) takes any image "
+        why_other = (f"not {_API_FILES} ({{names}}); --fit (with {EXTRA}) takes any image "
                      "Pillow reads")
     left = []
     for path in sorted(folder.iterdir()):
         suffix = path.suffix.lower()
         if path.is_file() and suffix not in taken:
-            why = ("not JPEG or PNG, which the API takes ({names}); --fit converts them"
+            why = (f"not {_API_FILES}, the files the API takes ({{names}}); --fit converts them"
                    if suffix in convertible else why_other)
             left.append((path.name, why))
     return tuple(left)
+
+
+_API_FILES = "/".join(IMAGE_SUFFIXES)  # ".jpg/.jpeg/.png"
 
 
 def _names(names: Sequence[str]) -> str:

@@ -60,7 +60,7 @@ def test_without_fit_a_folder_keeps_to_jpeg_and_png_and_says_what_it_left_out(
               "--skip-invalid")
     plan = run.json()
     assert run.code == ExitCode.OK and (plan["rows"], plan["valid"]) == (2, 1)  # cat.png, tiny.png
-    assert (f"{folder}: 5 of 7 file(s) left out: 4 not JPEG or PNG, which the API takes "
+    assert (f"{folder}: 5 of 7 file(s) left out: 4 not .jpg/.jpeg/.png, the files the API takes "
             "(beach.webp, loop.gif, print.tiff, scan.bmp); --fit converts them; "
             "1 not an image (notes.txt)") in plan["warnings"]
     # the one that is there but too small: fitting cures it, and the refusal says so
