@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -314,3 +315,20 @@ def test_cli_create_fit_wait_out_prints_what_changed(
             "padded 640×200 → 640×256 (black bars); scaled 640×256 → 750×300;") in err
     assert out.stat().st_size > 0
     assert assert_meets_every_rule(base64.b64decode(sent.json["image"])).size == (750, 300)
+
+
+def test_cli_create_fit_json_reports_what_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kling_i2v.cli import main
+
+    monkeypatch.delenv("ANYFAST_API_KEY", raising=False)
+    photo = tmp_path / "photo.webp"
+    photo.write_bytes(encode(picture((1200, 900)), "WEBP"))
+    with FakeGateway(tokens=(TOKEN,), time_scale=1000) as gw:
+        connect = ["--base-url", gw.base_url, "--token", TOKEN]
+        for wait in ([], ["--wait", "--poll-interval", "0.05"]):
+            assert main(["--json", "create", str(photo), "--prompt", "x", "--fit", *wait, *connect]) == 0
+            document = json.loads(capsys.readouterr().out)
+            assert document["fit"]["image"].startswith("converted webp → jpeg, quality 95;")
+            assert document["warnings"] == []

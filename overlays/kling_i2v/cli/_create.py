@@ -54,8 +54,9 @@ def _create(args: argparse.Namespace, output: Output) -> ExitCode:
     fields = request_options(args, skip=("image",))
     fields["image"] = args.image
     check_image_paths(fields)
+    fits: dict[str, str] = {}
     if args.fit:
-        fields = fit_for_cli(fields, args, output)
+        fields = fit_for_cli(fields, args, output, fits)
     # ours, not the client's: if the answer is lost, this is how the task is found
     external_task_id = fields.setdefault("external_task_id", new_external_task_id())
     # the request first, so that no warning comes before the error that stops it
@@ -63,6 +64,8 @@ def _create(args: argparse.Namespace, output: Output) -> ExitCode:
     warnings = capability_warnings(fields)  # an unlisted model's among them
     for warning in warnings:  # before sending: the user may still stop and change the request
         output.note(f"warning: {warning}", style="yellow")
+    # --json: the warnings, and what --fit did to each image (by field), as a batch row has it
+    about = {"warnings": warnings, **({"fit": fits} if args.fit else {})}
     with client(args) as kling:
         try:
             task = kling.create(allow_unknown_model=args.allow_unknown_model, **fields)
@@ -76,7 +79,7 @@ def _create(args: argparse.Namespace, output: Output) -> ExitCode:
             output.line(f"created task {task.task_id} ({task.status.value})", style="green")
             output.line(f"external id  {external_task_id}")
         if args.wait or args.out:
-            return follow(args, output, kling, task, warnings=warnings)
+            return follow(args, output, kling, task, about_create=about)
         output.note(f"follow it with: {wait_command(args, task.task_id)}")
-        output.emit({**task_json(task), "warnings": warnings}, lambda out: None)
+        output.emit({**task_json(task), **about}, lambda out: None)
         return ExitCode.OK

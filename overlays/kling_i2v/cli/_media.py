@@ -31,14 +31,16 @@ def add_fit_options(parser: argparse.ArgumentParser) -> None:
                        help="like --fit, but crop to the aspect-ratio limit instead of padding")
 
 
-def fit_for_cli(fields: Mapping[str, Any], args: argparse.Namespace,
-                output: Output) -> dict[str, Any]:
-    """`fields` with its local images fitted; each change printed (stderr) before sending."""
+def fit_for_cli(fields: Mapping[str, Any], args: argparse.Namespace, output: Output,
+                report: dict[str, str]) -> dict[str, Any]:
+    """`fields` with its local images fitted; each change printed (stderr) before sending,
+    and put in `report` by field (for --json)."""
     from ..fit import fit_fields
 
     fitted = fit_fields(fields, mode=args.fit)
     for key, result in fitted.results.items():
         output.note(f"fit {key} {result.source}: {result.summary()}", style=None)
+        report[key] = result.summary()
     return fitted.fields
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,9 +67,10 @@ def _download(args: argparse.Namespace, output: Output) -> ExitCode:
 
 
 def follow(args: argparse.Namespace, output: Output, kling: KlingClient, task: Task | str, *,
-           warnings: Sequence[str] = ()) -> ExitCode:
+           about_create: Mapping[str, Any] | None = None) -> ExitCode:
     """Wait for the task with a progress bar, download it if --out, print the result
-    (with --json, one document that also lists the create's `warnings`)."""
+    (with --json, one document that also holds `about_create`: the create's warnings and
+    what --fit did)."""
     task_id = task.task_id if isinstance(task, Task) else task
     if isinstance(task, Task) and task.status is TaskStatus.SUCCEEDED:
         done = task
@@ -97,7 +98,7 @@ def follow(args: argparse.Namespace, output: Output, kling: KlingClient, task: T
                    f"with: {download_command(args, done.task_id, 'FILE')}",
                    ExitCode.INVALID_INPUT, task=task_json(done)) from None
     data = {**task_json(done), "file": str(path.resolve()) if path else None,
-            **({"warnings": list(warnings)} if warnings else {})}
+            **(about_create or {})}
 
     def human(out: Output) -> None:
         out.line(f"task {done.task_id} succeeded", style="green")
