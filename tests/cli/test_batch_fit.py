@@ -72,6 +72,8 @@ def test_without_fit_a_folder_keeps_to_jpeg_and_png_and_says_what_it_left_out(
     assert text.code == ExitCode.INVALID_INPUT
     assert "warning: " + plan["warnings"][0] in text.err
     assert "--fit converts, pads and scales it" in text.err and fake_gateway.requests == []
+    refused = cli("--json", "batch", str(folder), "--prompt", "waves", "--out", "videos").json()["error"]
+    assert refused["warnings"] == plan["warnings"] and refused["problems"] == plan["problems"]
 
 
 def test_with_fit_a_folder_takes_every_format_pillow_reads(cli: Cli, fake_gateway: FakeGateway,

@@ -190,7 +190,8 @@ def _refusal(report: Preflight) -> Stop:
             else "cannot be run")
     tail = "; --skip-invalid runs the others" if report.rows else ""
     return Stop(f"{report.manifest.source}: {head}; nothing was sent{tail}:"
-                + "".join(f"\n  {line}" for line in shown), ExitCode.INVALID_INPUT, problems=lines)
+                + "".join(f"\n  {line}" for line in shown), ExitCode.INVALID_INPUT, problems=lines,
+                warnings=report.warning_lines())  # printed before it; with --json, here
 
 
 def _batch_code(result: BatchResult) -> ExitCode:
