@@ -15,6 +15,8 @@ import pytest
 from kling_i2v import errors
 from kling_i2v._text import clean
 
+from tests.conftest import REPO
+
 TOKEN = "sk-live-0123456789abcdef"
 
 
@@ -60,6 +62,14 @@ def test_every_exported_exception_is_drawn_in_the_tree_and_is_a_kling_error() ->
     assert set(exported) - {"KlingError"} == drawn_tree()
 
 
+def test_the_readme_names_every_exported_error() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Errors", 1)[1].split("\n### ", 1)[0]
+    exported = [name for name in kling_i2v.__all__
+                if inspect.isclass(value := getattr(kling_i2v, name)) and issubclass(value, BaseException)]
+    assert [name for name in exported if not re.search(rf"\b{name}\b", section)] == []
+
+
 def test_every_exception_class_in_the_package_is_exported_or_named_as_control_flow() -> None:
     found = every_exception_class()
     assert set(NOT_LIBRARY_ERRORS) <= set(found), "a listed class is gone: take it off the list"
@@ -101,7 +111,7 @@ def test_the_tree_is_drawn_as_it_is() -> None:
         ("line\nnext\ttab\r", "line\nnext\ttab"),
         ("rtl \u202eevil\u202c", "rtl evil"),
         ("cut escape at the end \x1b]0;never ends", "cut escape at the end "),
-        (f"sk-live-0123\x1b[0m456789abcdef", "***"),  # a token split by an escape
+        ("sk-live-0123\x1b[0m456789abcdef", "***"),  # a token split by an escape
         ("lone \ud800 surrogate", "lone \\ud800 surrogate"),
     ],
 )
@@ -120,3 +130,20 @@ def test_not_a_gateway_names_the_base_url() -> None:
     error = errors.NotAGatewayError(status_code=200, content_type="text/html",
                                     base_url="https://www.anyfast.ai/kling", body="<html>")
     assert "https://www.anyfast.ai/kling" in str(error) and "base URL" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("value", "quoted"),
+    [
+        ("99", '"99"'),
+        (2.5, "2.5"),
+        (None, "null"),
+        (errors.MISSING, "missing"),
+        ("x" * 100, '"' + "x" * 39 + "… (100 chars)"),
+        (list(range(40)), "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 1… (40 items)"),
+        (b"\x00raw", '"b\'\\\\x00raw\'"'),  # not JSON: its repr, as a JSON string
+    ],
+)
+def test_values_are_quoted_short_in_messages(value: object, quoted: str) -> None:
+    assert errors.shorten(value) == quoted
+    assert len(errors.shorten("y" * 10_000)) <= 60 + len(" (10000 chars)")
