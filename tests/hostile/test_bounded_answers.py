@@ -3,6 +3,8 @@ an echoed token and escape sequences, cut / empty / HTML videos. Each test asser
 the user sees and records its figures in tests/hostile/figures.json ("bounded_answers").
 
 Every test runs on both clients (the `make_client` fixture).
+
+Covers: _wire.py, _download.py
 """
 
 from __future__ import annotations
