@@ -70,7 +70,7 @@ _SIZES: dict[str, tuple[Any, Any]] = {
     "import_processes": (7, 1),
     "async_creates": (128, 8),
     "async_levels": ((1, 16, 64, 256), (1, 4)),
-    "async_rounds": (3, 1),
+    "async_rounds": (5, 1),
     "batch_rows": (((1000, 2), (10000, 1)), ((4, 1), (8, 1))),
     "rss_batch_rows": (8, 2),
     "commit_rows": ((1000, 100_000), (10, 100)),
