@@ -337,6 +337,19 @@ def test_create_retries_only_when_nothing_was_created(
     assert len(ids) == 1, "a retried create must carry the same external_task_id"
 
 
+def test_an_unlisted_model_that_no_channel_serves_is_not_retried(
+    server: ScriptedServer, client: KlingClient
+) -> None:
+    # 503 model_not_found (gateway-facts Errors): a listed model is retried above; one the
+    # spec does not list, sent because the caller allowed it, fails at once (outcomes.py)
+    server.script(gateway_error(503, "model_not_found", "No available channel for model kling-v9"),
+                  Reply(200, CREATED))
+    with pytest.raises(ServerError) as raised:
+        client.create(image=URL_IMAGE, prompt="p", model_name="kling-v9", allow_unknown_model=True)
+    assert raised.value.code == "model_not_found"
+    assert len(server.seen) == 1
+
+
 @pytest.mark.parametrize(
     "first",
     [

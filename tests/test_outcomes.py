@@ -117,6 +117,21 @@ def test_each_answer_has_one_meaning_per_operation(
         create, query, download)
 
 
+def test_a_model_the_spec_does_not_list_fails_on_model_not_found_instead_of_pausing() -> None:
+    # new-api: 503 model_not_found, "no channel serves the model" (gateway-facts Errors).
+    # For a listed model that is a channel down for a while: every create waits. For an
+    # unlisted one (sent with allow_unknown_model) the gateway may not have it at all.
+    error = gateway(503, "model_not_found", "No available channel for model kling-v9")
+    assert classify("create", error, model_listed=False) is F
+    assert classify("create", error, model_listed=True) is P
+    assert classify("create", error) is P  # listed unless said otherwise
+    assert classify("query", error, model_listed=False) is R  # only a create is judged so
+    # nothing else changes for an unlisted model: still ambiguous, still fatal, still paused
+    assert classify("create", answer(502, b"<html>", HTML), model_listed=False) is A
+    assert classify("create", task(403, "insufficient_user_quota"), model_listed=False) is Z
+    assert classify("create", gateway(429, None), model_listed=False) is P
+
+
 def test_a_create_is_retried_only_when_the_gateway_itself_said_nothing_was_created() -> None:
     for error, create, *_ in CASES:
         if create in (R, P, X, F, Z) and hasattr(error, "status_code") and error.status_code >= 300:

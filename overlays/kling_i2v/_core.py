@@ -17,7 +17,7 @@ from . import _http, _wire
 from ._download import DEFAULT_MAX_VIDEO_BYTES, Target, no_video, shown
 from ._http import DEFAULT_TIMEOUT, BearerAuth, RetryPolicy, check_secure
 from .body import streamed
-from .capabilities import capability_warnings
+from .capabilities import capability_warnings, model_names
 from .errors import APIResponseError, ConfigurationError, DownloadError, KlingError
 from .outcomes import Operation, Outcome, classify
 from .polling import Clock, PollPolicy, Waiter
@@ -74,6 +74,8 @@ class Request:
     external_task_id: str | None = None
     warnings: tuple[str, ...] = ()
     """Capability warnings about a create's request (capabilities.capability_warnings)."""
+    model_listed: bool = True
+    """Whether a create's model_name is one the spec lists (outcomes.classify reads it)."""
 
     @property
     def url(self) -> httpx.URL:
@@ -154,7 +156,8 @@ class ClientCore:
         for warning in warnings:
             log.warning("%s", warning)
         # local images are streamed from their files as the body is sent (body.py)
-        return Request("create", streamed(kwargs, body), body.external_task_id, warnings)
+        return Request("create", streamed(kwargs, body), body.external_task_id, warnings,
+                       model_listed=str(body.fields.get("model_name")) in model_names())
 
     @staticmethod
     def query_request(task: TaskOrId) -> Request:
@@ -261,7 +264,9 @@ class ClientCore:
     def final(error: BaseException, request: Request) -> BaseException:
         """The exception a call raises for `error`: an AmbiguousCreateError (caused by
         `error`) when outcomes.classify finds a create's outcome ambiguous, else `error`."""
-        if request.operation != "create" or classify("create", error) is not Outcome.AMBIGUOUS:
+        if (request.operation != "create"
+                or classify("create", error, model_listed=request.model_listed)
+                is not Outcome.AMBIGUOUS):
             return error
         wrapped = _http.ambiguous(error, request.external_task_id)
         if wrapped is not error:

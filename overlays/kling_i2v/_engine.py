@@ -241,22 +241,5 @@ def describe(error: BaseException) -> str:
     return text
 
 
-def unlisted_model_refused(error: BaseException, fields: Mapping[str, Any]) -> bool:
-    """Whether `error` is new-api's 503 `model_not_found` (no channel serves the model:
-    middleware/distributor.go@U, gateway-facts.md "Errors") to a row whose model_name the
-    spec does not list, sent only because the user allowed unknown models. The classifier
-    pauses every create on that answer, since a listed model's channel may be down for a
-    moment; for a model the gateway may simply not have, the row fails instead ("gateway":
-    nothing was paid, --retry-failed sends it again) rather than holding back every other
-    row until the run's timeout. How long a missing channel lasts, no source says: this is
-    a judgement, not a fact."""
-    from .capabilities import model_names
-
-    model = fields.get("model_name")
-    return (isinstance(error, APIStatusError) and error.status_code == 503
-            and error.code == "model_not_found" and model is not None
-            and str(model) not in model_names())
-
-
 def status_of(error: BaseException) -> str:
     return f"HTTP {error.status_code}" if isinstance(error, APIStatusError) else type(error).__name__

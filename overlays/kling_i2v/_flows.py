@@ -116,7 +116,8 @@ def attempts(core: ClientCore, request: Request, deadline: Deadline,
         except Exception as error:  # noqa: BLE001 - classify() judges every kind
             delay = core.retry.delay(attempt, error)
             remaining = deadline.remaining()
-            if (not classify(request.operation, error).retried_by_client
+            if (not classify(request.operation, error,
+                             model_listed=request.model_listed).retried_by_client
                     or attempt > core.retry.max_retries
                     or (remaining is not None and delay >= remaining)):
                 raise core.final(error, request)  # noqa: B904 - final() sets the cause

@@ -18,8 +18,8 @@ from ._engine import (
     describe,
     remove_partial_downloads,
     status_of,
-    unlisted_model_refused,
 )
+from .capabilities import model_names
 from .batchfolder import BatchFolder, created_record, open_folder, sending_record
 from .errors import (
     AmbiguousCreateError,
@@ -224,9 +224,8 @@ class Runner(Engine):
         the failure count and seconds until the next try, or None."""
         journal = self._need_folder().journal
         reason = describe(error)
-        outcome = classify("create", error)
-        if outcome is Outcome.PAUSE and unlisted_model_refused(error, self.rows[key].fields):
-            outcome = Outcome.FAILED
+        model = self.rows[key].fields.get("model_name")
+        outcome = classify("create", error, model_listed=model is None or str(model) in model_names())
         if outcome is Outcome.AMBIGUOUS:
             self._commit(journal.ambiguous(key, reason))
             if _no_gateway_at_all(error):

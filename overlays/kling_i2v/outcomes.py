@@ -1,6 +1,6 @@
 """The one rule for "what does this failure mean, and may the request be sent again?".
 
-`classify(operation, error)` answers for every failure of every call. KlingClient,
+`classify(operation, error, model_listed=True)` answers for every failure of every call. KlingClient,
 AsyncKlingClient and the batch all decide with it; nothing else in the package judges
 an error's meaning for retries or money.
 
@@ -136,6 +136,9 @@ class Rule:
     query: Outcome
     download: Outcome
     source: str
+    create_unlisted: Outcome | None = None
+    """The create's outcome instead, when the request's model_name is one the spec does
+    not list (sent only because the caller allowed unknown models); None: as `create`."""
 
 
 RULES: tuple[Rule, ...] = (
@@ -191,7 +194,10 @@ RULES: tuple[Rule, ...] = (
          "concurrency gate; a CDN's 429 on a download is that host's, not the gateway's"),
     Rule(lambda e: isinstance(e, APIStatusError) and e.status_code == 503, P, R, R,
          "503 model_not_found: gf Errors 'no channel serves the model'; every request to "
-         "the model waits"),
+         "the model waits. For a model the spec does not list, the gateway may simply not "
+         "have it: that create fails (nothing was created, gf Billing) instead of holding "
+         "back every other create. How long a missing channel lasts no source says: a "
+         "judgement", create_unlisted=F),
     Rule(lambda e: isinstance(e, APIStatusError) and e.status_code >= 500, R, R, R,
          "other gateway 5xx in its own shape: gf Billing, an error answer means no task"),
     Rule(_is(AuthenticationError), Z, Z, F,
@@ -226,10 +232,13 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def classify(operation: Operation, error: BaseException) -> Outcome:
-    """What `error`, raised by an `operation` call, means (see the module docstring)."""
+def classify(operation: Operation, error: BaseException, *, model_listed: bool = True) -> Outcome:
+    """What `error`, raised by an `operation` call, means (see the module docstring).
+    `model_listed=False`: the create's model_name is not in the spec's list."""
     for rule in RULES:
         if rule.test(error):
+            if operation == "create" and not model_listed and rule.create_unlisted is not None:
+                return rule.create_unlisted
             outcome: Outcome = getattr(rule, operation)
             return outcome
     raise AssertionError("the last rule matches everything")  # pragma: no cover
