@@ -10,7 +10,9 @@ import kling_i2v.polling
 import pytest
 from kling_i2v.batch import BatchOptions
 from kling_i2v.cli import main
-from kling_i2v.cli._parser import COMMANDS, build_parser
+from kling_i2v.cli import _batch, _create, _fake, _media
+from kling_i2v.cli._exit import UsageError
+from kling_i2v.cli._parser import COMMAND_MODULES, COMMANDS, build_parser, parse_args
 
 
 def test_wait_timeout_and_poll_interval_are_the_clients(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,3 +89,38 @@ def _with_default(init, **changed):  # type: ignore[no-untyped-def]
         init(self, **{**changed, **kwargs})
 
     return patched
+
+
+def test_each_module_registers_exactly_the_commands_the_map_gives_it() -> None:
+    for module in COMMANDS:
+        only = build_parser(only=module)
+        names = set(only._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+        assert names == {name for name, m in COMMAND_MODULES.items() if m is module}, module
+
+
+def test_a_command_line_builds_only_its_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    def not_needed(*args: object) -> None:
+        raise AssertionError("built for a command that was not asked for")
+
+    for module in (_create, _batch, _fake, _media):
+        monkeypatch.setattr(module, "register", not_needed)
+    args = parse_args(["--json", "status", "12345"])
+    assert args.json is True and args.task_id == "12345"
+
+
+def test_a_value_that_reads_like_a_command_falls_back_to_the_whole_parser() -> None:
+    # the token's value is "create": the create-only parser refuses "status", the whole
+    # one reads the line as it is
+    args = parse_args(["--token", "create", "status", "12345"])
+    assert args.token == "create" and args.task_id == "12345"
+    with pytest.raises(UsageError, match="invalid choice: 'stauts'"):
+        parse_args(["stauts", "12345"])
+
+
+def test_help_of_a_command_is_the_same_from_its_own_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    helps = []
+    for parse in (parse_args, lambda a: build_parser().parse_args(a)):
+        with pytest.raises(SystemExit):
+            parse(["create", "--help"])
+        helps.append(capsys.readouterr().out)
+    assert helps[0] == helps[1] and "--prompt" in helps[0]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from ._exit import ExitCode, Stop, UsageError, details_for, exit_code_for, message_for
 from ._options import Handler
 from ._output import Output
-from ._parser import build_parser
+from ._parser import parse_args
 
 __all__ = ["main"]
 
@@ -38,7 +38,7 @@ def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     output = Output(json_mode="--json" in arguments)
     try:
-        args = build_parser().parse_args(arguments)
+        args = parse_args(arguments)
     except UsageError as exc:
         output.error(str(exc), ExitCode.INVALID_INPUT)
         return ExitCode.INVALID_INPUT
