@@ -149,10 +149,34 @@ def transport_error(error: httpx.RequestError, external_task_id: str | None) -> 
     result: APIError
     if isinstance(error, httpx.TimeoutException):
         result = APITimeoutError(f"timed out talking to the gateway ({what})", request_sent=not never_sent)
+    elif (plain := _plain_os_error(error)) is not None:
+        result = APIConnectionError(f"connection to the gateway failed: {plain}", request_sent=not never_sent)
     else:
         result = APIConnectionError(f"connection to the gateway failed ({what})", request_sent=not never_sent)
     result.external_task_id = external_task_id
     return result
+
+
+def _plain_os_error(error: BaseException) -> str | None:
+    """The system's own words for the OSError under an httpx error, without "[Errno 111]":
+    httpx raises `ConnectError(...) from httpcore.ConnectError from OSError`, and the async
+    client's "All connection attempts failed" has the refused connect one link further down
+    (seen on httpx 0.28 / anyio 4). A host name that is not found is a socket.gaierror."""
+    import os
+    import socket
+
+    link: BaseException | None = error
+    for _ in range(8):  # the chain is short; a bound all the same
+        if link is None:
+            return None
+        if isinstance(link, socket.gaierror):
+            return "the host name was not found (check its spelling)"
+        if isinstance(link, OSError) and isinstance(link.errno, int) and link.errno > 0:
+            # the errno's own words: asyncio's strerror is "Connect call failed (...)"
+            words = os.strerror(link.errno)
+            return clean(words[:1].lower() + words[1:])
+        link = link.__cause__ or link.__context__
+    return None
 
 
 def ambiguous(error: BaseException, external_task_id: str | None) -> AmbiguousCreateError:

@@ -15,9 +15,10 @@ from ._exit import ExitCode, Stop, UsageError
 
 if TYPE_CHECKING:
     from ..client import KlingClient
+    from ..errors import APIConnectionError
 
-__all__ = ["check_image_paths", "check_out", "client", "download_command", "request_options",
-           "token", "wait_command"]
+__all__ = ["check_image_paths", "check_out", "client", "connection_message", "download_command",
+           "request_options", "token", "wait_command"]
 
 
 def token(args: argparse.Namespace) -> str:
@@ -35,6 +36,16 @@ def client(args: argparse.Namespace) -> KlingClient:
     poll = PollPolicy(initial_interval=min(PollPolicy().initial_interval, interval),
                       max_interval=interval)
     return KlingClient(token(args), base_url=getattr(args, "base_url", None), poll=poll)
+
+
+def connection_message(error: APIConnectionError, base_url: str) -> str:
+    """A failed connection with the next step. When no connection was made at all
+    (`request_sent` False: refused, host not found, connect timeout), the usual cause is
+    the address: nothing listens there, or the base URL is mistyped."""
+    if error.request_sent:
+        return f"{error} (gateway: {base_url})"
+    return (f"{error} (gateway: {base_url}); is the gateway running there? check the address "
+            "in --base-url or ANYFAST_BASE_URL")
 
 
 def request_options(args: argparse.Namespace, skip: Sequence[str]) -> dict[str, Any]:

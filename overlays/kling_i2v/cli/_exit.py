@@ -140,7 +140,9 @@ def message_for(error: BaseException, args: argparse.Namespace) -> str:
     if isinstance(error, AuthenticationError):
         return f"the gateway refused the API token ({error}); check ANYFAST_API_KEY or --token"
     if isinstance(error, APIConnectionError):
-        return f"{error} (gateway: {base_url_of(args)})"
+        from ._context import connection_message
+
+        return connection_message(error, base_url_of(args))
     # a wrong path shows as a 404 or, outside /v1 and /api, as new-api's web UI: 200
     # text/html (gateway-facts.md "Routes"), which the client raises as NotAGatewayError
     if isinstance(error, NotAGatewayError) or (
