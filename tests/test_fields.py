@@ -70,7 +70,7 @@ def test_text_becomes_the_value_of_the_fields_type(name: str, text: str, value: 
     [
         ("cfg_scale", "half", "cfg_scale: expected a number, got 'half'"),
         ("multi_shot", "maybe", "multi_shot: expected true or false, got 'maybe'"),
-        ("camera_control", "{type: simple}", "camera_control: expected JSON"),
+        ("camera_control", "{type: simple}", "camera_control: not valid JSON"),
     ],
 )
 def test_text_that_is_no_value_names_the_field_and_the_text(name: str, text: str, words: str) -> None:

@@ -159,7 +159,7 @@ def test_brushes_load_from_a_small_json_file(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("content", "problem"), [
-    ("{not json", "must be JSON"),
+    ("{not json", "not valid JSON"),
     ('{"box": [1, 2, 3, 4]}', 'must be {"path"'),
     ('{"box": [1, 2, 3], "path": [[1, 1], [2, 2]]}', "box: must be"),
     ('{"box": [1, 2, 3, 4], "path": [[1, 1]]}', "path: needs at least 2 points"),

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import attrs
 
+from ._jsonwords import json_problem
 from .requests import IMAGE_FIELDS
 from .validation import enum_values, request_schema, schema
 
@@ -79,7 +80,7 @@ class Field:
         try:
             return json.loads(text)
         except ValueError as exc:
-            raise ValueError(f"{self.name}: expected JSON ({exc}), got {_clip(text)}") from None
+            raise ValueError(f"{self.name}: {json_problem(exc)}, got {_clip(text)}") from None
 
     def help(self) -> str:
         """Help text: the spec's description, then its range and default."""

@@ -37,6 +37,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from ._jsonwords import json_line, json_problem
 from .errors import ImageError, RequestValidationError, Violation
 from .images import Image
 
@@ -293,8 +294,10 @@ def check_brushes(file: str | os.PathLike[str]) -> list[str]:
     least = _limits()[0]
     try:
         specs = _parse(Path(file))
-    except (RequestValidationError, OSError) as exc:
+    except RequestValidationError as exc:
         return [" ".join(str(exc).split())]
+    except OSError as exc:  # plain words, not "[Errno 2] No such file or directory: 'x'"
+        return [f"cannot read {os.fspath(file)}: {(exc.strerror or str(exc)).lower()}"]
     problems = []
     for spec in specs:
         if len(spec.path) < least:
@@ -312,7 +315,7 @@ def _parse(file: Path) -> list[_Spec]:
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _invalid(file.name, "must be JSON", str(exc)) from None
+        raise _invalid(file.name, json_problem(exc), json_line(exc, file.name)) from None
     items = data if isinstance(data, list) else [data]
     rule = 'must be {"path": [[x, y], ...]} and one of "box", "polygon", "mask"'
     specs = []

@@ -139,7 +139,7 @@ def test_create_wait_on_a_failing_task(cli, image: Path) -> None:
         (["--prompt", "hi", "--cfg-scale", "3"], "--cfg-scale: must be <= 1 (got 3)"),
         (["--prompt", "hi", "--mode", "ultra"], "--mode: must be one of std, pro (got \"ultra\")"),
         (["--prompt", "hi", "--cfg-scale", "lots"], "expected a number"),
-        (["--prompt", "hi", "--camera-control", "{oops"], "expected JSON"),
+        (["--prompt", "hi", "--camera-control", "{oops"], "not valid JSON"),
         ([], "prompt is required unless multi_shot is true"),
         (["--prompt", "hi", "--image-tail", "https://e.com/t.png", "--static-mask", "https://e.com/m.png"],
          "--image-tail + --static-mask"),

@@ -70,3 +70,52 @@ def test_the_environment_gateway_is_named_when_no_option_is(cli: Cli, monkeypatc
     monkeypatch.setenv("ANYFAST_API_KEY", "a-token-for-tests")
     run = cli("status", "123", connect=False)
     assert f"(gateway: {DEAD_GATEWAY}); is the gateway running there?" in run.text
+
+
+# --------------------------------------------------------------------- C2: Python's words
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("{'a': 1}", 'not valid JSON: a key in "double quotes" was expected at line 1, column 2'),
+    ("", 'not valid JSON: a value was expected (a number, "text", true, false, null, [...] or '
+         "{...}) at line 1, column 1"),
+    ('{"a" 1}', "not valid JSON: a : was expected after the key at line 1, column 6"),
+    ("[1 2]", "not valid JSON: a , was expected between two items at line 1, column 4"),
+    ('[\n "abc', "not valid JSON: a text in quotes is not closed at line 2, column 2"),
+    ("[1] x", "not valid JSON: there is more after the end of the JSON value at line 1, column 5"),
+    ('"\\q"', "not valid JSON: a backslash starts no valid escape (write \\\\ for a backslash) "
+              "at line 1, column 2"),
+])
+def test_json_errors_are_told_in_plain_words(text: str, words: str) -> None:
+    import json
+
+    from kling_i2v._jsonwords import json_problem
+
+    with pytest.raises(json.JSONDecodeError) as caught:
+        json.loads(text)
+    assert json_problem(caught.value) == words
+
+
+def test_bad_json_in_an_option_is_told_in_plain_words(cli: Cli, good_image: Any) -> None:
+    run = cli("create", str(good_image), "--prompt", "x", "--dynamic-masks", "{'a':1}")
+    assert run.code == ExitCode.INVALID_INPUT
+    assert ('argument --dynamic-masks: not valid JSON: a key in "double quotes" was expected '
+            """at line 1, column 2, got "{'a':1}\"""") in run.text
+    assert "Expecting" not in run.text and "char 1" not in run.text
+
+
+def test_a_missing_brushes_file_is_told_in_plain_words(cli: Cli, good_image: Any, tmp_path: Any) -> None:
+    (tmp_path / "shots.csv").write_text(f"image,prompt,motion_brushes\n{good_image},hi,mbb/nofile.json\n")
+    run = cli("batch", "shots.csv", "--out", "videos", "--dry-run")
+    assert "shots.csv:2: motion_brushes: cannot read mbb/nofile.json: no such file or directory" \
+        in run.text, run.text
+    assert "Errno" not in run.text
+
+
+def test_bad_json_in_a_brushes_file_names_line_and_column(cli: Cli, good_image: Any,
+                                                          tmp_path: Any) -> None:
+    (tmp_path / "b.json").write_text('[\n  {"box": [1, 2, 3, 4] "path": []}\n]\n')
+    (tmp_path / "shots.csv").write_text(f"image,prompt,motion_brushes\n{good_image},hi,b.json\n")
+    run = cli("batch", "shots.csv", "--out", "videos", "--dry-run")
+    assert ("b.json: not valid JSON: a , was expected between two items at line 2, column 24 "
+            r"""(got "{\"box\": [1, 2, 3, 4] \"path\": []}")""") in run.text, run.text
