@@ -119,3 +119,29 @@ def test_bad_json_in_a_brushes_file_names_line_and_column(cli: Cli, good_image: 
     run = cli("batch", "shots.csv", "--out", "videos", "--dry-run")
     assert ("b.json: not valid JSON: a , was expected between two items at line 2, column 24 "
             r"""(got "{\"box\": [1, 2, 3, 4] \"path\": []}")""") in run.text, run.text
+
+
+# --------------------------------------------------------------------- C3: the wait hint
+
+
+@pytest.mark.parametrize(("given", "carried"), [
+    (1.0, []),  # the 1 s that just ran out would run out again at once
+    (None, []),
+    (1e9, ["--timeout", "1e+09"]),  # a longer wait the user chose is kept
+])
+def test_the_wait_hint_carries_a_timeout_only_when_longer_than_the_default(
+        given: float | None, carried: list[str]) -> None:
+    import argparse
+    import shlex
+
+    from kling_i2v.cli._context import wait_command
+
+    hint = shlex.split(wait_command(argparse.Namespace(timeout=given), "42"))
+    assert hint == ["kling-i2v", "wait", "42", *carried]
+
+
+def test_a_timed_out_wait_hint_does_not_repeat_the_short_timeout(cli: Cli, good_image: Any) -> None:
+    run = cli("create", str(good_image), "--prompt", "slow [fake:seconds=100000]", "--wait", "--timeout", "1",
+              "--poll-interval", "0.05")
+    assert run.code == ExitCode.NOT_FINISHED
+    assert "it may still finish: kling-i2v wait" in run.text and "--timeout" not in run.text

@@ -94,8 +94,10 @@ def wait_command(args: argparse.Namespace, task_id: str) -> str:
 
     words = ["kling-i2v", "wait", task_id, *_save_options(args.out if _has(args, "out") else None,
                                                           _has(args, "overwrite"))]
+    # a --timeout shorter than the default is not repeated: the hint follows that time
+    # running out, and the same short wait would most likely run out again at once
     timeout = getattr(args, "timeout", None)
-    if timeout is not None and timeout != DEFAULT_WAIT_TIMEOUT:
+    if timeout is not None and timeout > DEFAULT_WAIT_TIMEOUT:
         words += ["--timeout", f"{timeout:g}"]
     interval = getattr(args, "poll_interval", None)
     if interval is not None and interval != PollPolicy().max_interval:
