@@ -77,14 +77,14 @@ def test_the_environment_gateway_is_named_when_no_option_is(cli: Cli, monkeypatc
 
 @pytest.mark.parametrize(("text", "words"), [
     ("{'a': 1}", 'not valid JSON: a key in "double quotes" was expected at line 1, column 2'),
-    ("", 'not valid JSON: a value was expected (a number, "text", true, false, null, [...] or '
-         "{...}) at line 1, column 1"),
+    ("", ('not valid JSON: a value was expected (a number, "text", true, false, null, [...] or '
+         "{...}) at line 1, column 1")),
     ('{"a" 1}', "not valid JSON: a : was expected after the key at line 1, column 6"),
     ("[1 2]", "not valid JSON: a , was expected between two items at line 1, column 4"),
     ('[\n "abc', "not valid JSON: a text in quotes is not closed at line 2, column 2"),
     ("[1] x", "not valid JSON: there is more after the end of the JSON value at line 1, column 5"),
-    ('"\\q"', "not valid JSON: a backslash starts no valid escape (write \\\\ for a backslash) "
-              "at line 1, column 2"),
+    ('"\\q"', ("not valid JSON: a backslash starts no valid escape (write \\\\ for a backslash) "
+              "at line 1, column 2")),
 ])
 def test_json_errors_are_told_in_plain_words(text: str, words: str) -> None:
     import json
