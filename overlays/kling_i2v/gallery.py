@@ -96,6 +96,9 @@ def rebuild_gallery(out_dir: str | os.PathLike[str], *,
     are as the manifest wrote them, so thumbnails that do not exist yet are made from
     `images_dir` (the manifest's folder; default: the current one)."""
     out = Path(out_dir)
+    if not out.is_dir():
+        what = "this is not a folder" if out.exists() else "this folder does not exist"
+        raise FileNotFoundError(2, f"{what} (give the batch's --out folder)", str(out))
     if not (out / JOURNAL_NAME).is_file():
         raise FileNotFoundError(2, f"no batch journal ({JOURNAL_NAME}) in this folder", str(out))
     with Journal(out / JOURNAL_NAME) as journal:

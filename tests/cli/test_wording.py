@@ -145,3 +145,18 @@ def test_a_timed_out_wait_hint_does_not_repeat_the_short_timeout(cli: Cli, good_
               "--poll-interval", "0.05")
     assert run.code == ExitCode.NOT_FINISHED
     assert "it may still finish: kling-i2v wait" in run.text and "--timeout" not in run.text
+
+
+# --------------------------------------------------------------------- C4: gallery's folder
+
+
+def test_gallery_says_the_folder_does_not_exist(cli: Cli, tmp_path: Any) -> None:
+    run = cli("gallery", "nonexist", connect=False)
+    assert run.code == ExitCode.INVALID_INPUT
+    assert run.text == ("kling-i2v: error: this folder does not exist (give the batch's --out "
+                        "folder): nonexist")
+    (tmp_path / "afile").write_text("x")
+    run = cli("gallery", "afile", connect=False)
+    assert run.text == "kling-i2v: error: this is not a folder (give the batch's --out folder): afile"
+    run = cli("gallery", ".", connect=False)  # a folder, but no batch ran there
+    assert "no batch journal" in run.text and "does not exist" not in run.text
