@@ -160,3 +160,26 @@ def test_gallery_says_the_folder_does_not_exist(cli: Cli, tmp_path: Any) -> None
     assert run.text == "kling-i2v: error: this is not a folder (give the batch's --out folder): afile"
     run = cli("gallery", ".", connect=False)  # a folder, but no batch ran there
     assert "no batch journal" in run.text and "does not exist" not in run.text
+
+
+# --------------------------------------------------------------------- C5: ids are not wrapped
+
+
+def test_ids_in_the_tables_are_never_wrapped_at_80_columns(
+        cli: Cli, fake_gateway: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kling_i2v.testing import Fault, sample_image_path
+
+    monkeypatch.setenv("COLUMNS", "80")
+    folder = tmp_path / "a-rather-long-folder-name-for-the-images-of-this-batch"
+    folder.mkdir()
+    image = folder / "a_long_image_file_name_that_takes_up_room.png"
+    image.write_bytes(sample_image_path().read_bytes())
+    (tmp_path / "shots.csv").write_text(f"image,prompt\n{image},hi\n")
+    fake_gateway.inject(Fault.drop_after_create(), on="create")  # ambiguous: answer lost
+    run = cli("batch", "shots.csv", "--out", "videos", "--poll-interval", "0.05")
+    assert run.code == ExitCode.AMBIGUOUS, run.text
+    (task,) = fake_gateway.tasks.values()
+    assert task.external_task_id and len(task.external_task_id) > 20
+    table = run.out.split("ambiguous: a task may exist", 1)[1].split("look for each", 1)[0]
+    assert any(task.external_task_id in line for line in table.splitlines()), run.out
+    assert max(map(len, table.splitlines())) <= 80, run.out  # the other columns gave way

@@ -328,7 +328,7 @@ def print_batch(output: Output, result: BatchResult, source: str, rerun: str,
     if failed:
         table = Table(title="failed", title_justify="left", show_edge=False, title_style="red")
         for column in ("line", "image", "task", "reason"):
-            table.add_column(column, overflow="fold")
+            _add_column(table, column, [r.task_id or "-" for r in failed] if column == "task" else None)
         for row in failed:
             table.add_row(*map(output.redact, (str(row.line), row.image, row.task_id or "-",
                                                row.reason or "")))
@@ -346,7 +346,8 @@ def print_batch(output: Output, result: BatchResult, source: str, rerun: str,
         table = Table(title="ambiguous: a task may exist", title_justify="left", show_edge=False,
                       title_style="yellow")
         for column in ("line", "image", "external_task_id", "reason"):
-            table.add_column(column, overflow="fold")
+            _add_column(table, column, [r.external_task_id or "-" for r in ambiguous]
+                        if column == "external_task_id" else None)
         for row in ambiguous:
             table.add_row(*map(output.redact, (str(row.line), row.image,
                                                row.external_task_id or "-", row.reason or "")))
@@ -376,6 +377,17 @@ def print_batch(output: Output, result: BatchResult, source: str, rerun: str,
     if result.other_rows:
         output.line(f"the journal also has {result.other_rows} row(s) this manifest does not "
                     "(changed rows, or another manifest); they were left alone")
+
+
+def _add_column(table: Any, name: str, ids: list[str] | None) -> None:
+    """A column that folds long text, or, for `ids`, one that is never wrapped nor cut: an
+    id is copied from the terminal, and a wrapped one copies as two pieces. Its width is
+    the longest id, so the other columns give way first."""
+    if ids is None:
+        table.add_column(name, overflow="fold")
+    else:
+        table.add_column(name, no_wrap=True, overflow="ignore",
+                         min_width=max([len(name), *map(len, ids)]))
 
 
 _SHOWN_FITS = 5
