@@ -183,3 +183,31 @@ def test_ids_in_the_tables_are_never_wrapped_at_80_columns(
     table = run.out.split("ambiguous: a task may exist", 1)[1].split("look for each", 1)[0]
     assert any(task.external_task_id in line for line in table.splitlines()), run.out
     assert max(map(len, table.splitlines())) <= 80, run.out  # the other columns gave way
+
+
+# --------------------------------------------------------------------- C6: fake-gateway --help
+
+
+def test_fake_gateway_help_shows_only_its_own_options_and_exit_codes(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    from kling_i2v.cli import main
+
+    assert main(["fake-gateway", "--help"]) == 0
+    text = capsys.readouterr().out
+    options = text.split("exit codes:", 1)[0]
+    assert "--base-url" not in options and "API token" not in options and "--debug" not in options
+    assert "--token TOKEN, --accept-token TOKEN" in text and "--json" in text
+    codes = re.findall(r"^ +(\d+)  ", text.split("exit codes:", 1)[1], re.M)
+    assert codes == ["0", "1", "2"], text
+    assert "stopped by Ctrl-C or SIGTERM" in text and "the port is already in use" in text
+
+
+def test_other_commands_keep_the_common_options_and_every_exit_code(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from kling_i2v.cli import main
+
+    assert main(["status", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "--base-url" in text and "  6  a create was sent" in " ".join(text.split("\n"))

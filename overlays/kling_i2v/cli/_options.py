@@ -58,12 +58,15 @@ def common_options() -> Parser:
     return common
 
 
-def add_command(commands: Any, common: Parser, name: str, handler: Handler, summary: str,
-                description: str = "") -> Parser:
-    """A subcommand with the common options; `args.handler` runs it, `args.command` names it."""
+def add_command(commands: Any, common: Parser | None, name: str, handler: Handler, summary: str,
+                description: str = "", *, exit_codes: str | None = None) -> Parser:
+    """A subcommand with the common options (unless `common` is None: a command that talks
+    to no gateway); `args.handler` runs it, `args.command` names it. `exit_codes` replaces
+    the list of every command's exit codes in its help."""
     sub: Parser = commands.add_parser(
-        name, help=summary, description=paragraphs(description or summary), epilog=epilog(),
-        formatter_class=Formatter, parents=[common],
+        name, help=summary, description=paragraphs(description or summary),
+        epilog=exit_codes or epilog(), formatter_class=Formatter,
+        parents=[common] if common is not None else [],
     )
     sub.set_defaults(handler=handler, command=name)
     return sub
