@@ -211,3 +211,44 @@ def test_other_commands_keep_the_common_options_and_every_exit_code(
     assert main(["status", "--help"]) == 0
     text = capsys.readouterr().out
     assert "--base-url" in text and "  6  a create was sent" in " ".join(text.split("\n"))
+
+
+# --------------------------------------------------------------------- C7: resume, after what
+
+
+def _three_rows(tmp_path: Any) -> None:
+    from kling_i2v.testing import sample_image_path
+
+    (tmp_path / "cat.png").write_bytes(sample_image_path().read_bytes())
+    (tmp_path / "shots.csv").write_text("image,prompt\ncat.png,a\ncat.png,b\ncat.png,c\n")
+
+
+def test_a_wrong_token_says_to_fix_it_before_resuming(cli: Cli, fake_gateway: Any, tmp_path: Any) -> None:
+    _three_rows(tmp_path)
+    run = cli("batch", "shots.csv", "--out", "videos", "--base-url", fake_gateway.base_url,
+              "--token", "not-the-fakes-token", connect=False)
+    assert run.code == ExitCode.API_ERROR, run.text
+    assert ("3 row(s) not finished: fix the API token first (ANYFAST_API_KEY or --token), then "
+            "run the same command again to resume") in run.text
+
+
+def test_a_short_balance_says_to_top_up_before_resuming(cli: Cli, fake_gateway: Any,
+                                                        tmp_path: Any) -> None:
+    _three_rows(tmp_path)
+    fake_gateway.set_balance(0)  # new-api: 403 insufficient_user_quota (gateway-facts.md "Errors")
+    run = cli("batch", "shots.csv", "--out", "videos", "--poll-interval", "0.05")
+    assert run.code == ExitCode.API_ERROR, run.text
+    assert ("3 row(s) not finished: top up the account's balance first, then run the same "
+            "command again to resume") in run.text
+
+
+def test_a_batch_stopped_for_no_reason_to_fix_just_says_resume() -> None:
+    from kling_i2v.cli._output import _resume_hint
+    from kling_i2v.errors import APIConnectionError
+
+    assert _resume_hint(None) == "run the same command again to resume"
+    # a connection lost after the request went out: nothing to fix, just run again
+    assert _resume_hint(APIConnectionError("reset", request_sent=True)) == \
+        "run the same command again to resume"
+    assert _resume_hint(APIConnectionError("refused", request_sent=False)).startswith(
+        "check that the gateway can be reached (--base-url or ANYFAST_BASE_URL)")

@@ -362,7 +362,7 @@ def print_batch(output: Output, result: BatchResult, source: str, rerun: str,
     unfinished = sum(counts[s] for s in (RowState.PENDING, RowState.SUBMITTING,
                                          RowState.SUBMITTED, RowState.SUCCEEDED))
     if unfinished:
-        output.line(f"{unfinished} row(s) not finished: run the same command again to resume")
+        output.line(f"{unfinished} row(s) not finished: {_resume_hint(result.error)}")
     notes = [r for r in result.rows if r.state is RowState.SUCCEEDED and r.reason]
     for row in notes:
         again = f"; fetch it again with {fetch[row.key]}" if row.key in fetch else ""
@@ -377,6 +377,23 @@ def print_batch(output: Output, result: BatchResult, source: str, rerun: str,
     if result.other_rows:
         output.line(f"the journal also has {result.other_rows} row(s) this manifest does not "
                     "(changed rows, or another manifest); they were left alone")
+
+
+def _resume_hint(error: BaseException | None) -> str:
+    """How to resume: after an error that would stop a rerun the same way, what to fix
+    first (gateway-facts.md "Errors": a bad, expired or exhausted key is 401; a short
+    balance is 403 insufficient_user_quota or quota_not_enough; a gateway never reached
+    answered nothing)."""
+    from ..errors import APIConnectionError, AuthenticationError, InsufficientBalanceError
+
+    again = "run the same command again to resume"
+    if isinstance(error, AuthenticationError):
+        return f"fix the API token first (ANYFAST_API_KEY or --token), then {again}"
+    if isinstance(error, InsufficientBalanceError):
+        return f"top up the account's balance first, then {again}"
+    if isinstance(error, APIConnectionError) and not error.request_sent:
+        return f"check that the gateway can be reached (--base-url or ANYFAST_BASE_URL), then {again}"
+    return again
 
 
 def _add_column(table: Any, name: str, ids: list[str] | None) -> None:
