@@ -199,7 +199,7 @@ def test_fake_gateway_help_shows_only_its_own_options_and_exit_codes(
     options = text.split("exit codes:", 1)[0]
     assert "--base-url" not in options and "API token" not in options and "--debug" not in options
     assert "--token TOKEN, --accept-token TOKEN" in text and "--json" in text
-    codes = re.findall(r"^ +(\d+)  ", text.split("exit codes:", 1)[1], re.M)
+    codes = re.findall(r"^ +(\d+)  ", text.split("exit codes:", 1)[1], re.MULTILINE)
     assert codes == ["0", "1", "2"], text
     assert "stopped by Ctrl-C or SIGTERM" in text and "the port is already in use" in text
 
