@@ -1,5 +1,8 @@
 """The command line's words after a new user's trial: plain words instead of Python's,
-and a next step that works (fix round C)."""
+and a next step that works (fix round C).
+
+Covers: _jsonwords.py
+"""
 
 from __future__ import annotations
 
