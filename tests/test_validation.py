@@ -129,3 +129,24 @@ def test_a_shot_duration_is_explained_in_words_not_a_regular_expression(duration
 def test_messages_name_the_field_the_rule_and_the_value(fields: dict[str, Any], expected: str) -> None:
     found = problems({"image": URL, "prompt": "p", **fields})
     assert len(found) == 1 and found[0].startswith(expected), found
+
+
+# new-api refuses an empty or blank prompt with 400 invalid_request "prompt is required"
+# (relay/common/relay_utils.go validatePrompt, strings.TrimSpace): refused here, unsent
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("", 'prompt: must not be empty (got "")'),
+        ("   ", 'prompt: must contain some text, not only spaces (got "   ")'),
+        ("\t\n", "prompt: must contain some text, not only spaces"),
+        ("\u3000\u00a0", "prompt: must contain some text, not only spaces"),  # Go's IsSpace
+    ],
+)
+def test_an_empty_or_blank_prompt_is_refused_before_sending(prompt: str, expected: str) -> None:
+    found = problems({"image": URL, "prompt": prompt})
+    assert len(found) == 1 and found[0].startswith(expected), found
+
+
+@pytest.mark.parametrize("prompt", ["a", "  a cat  ", "\ufeff"])  # U+FEFF is no space to Go
+def test_a_prompt_with_any_text_passes(prompt: str) -> None:
+    assert problems({"image": URL, "prompt": prompt}) == []

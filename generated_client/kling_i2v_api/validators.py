@@ -130,49 +130,52 @@ _C6 = frozenset(
         "watermark_info",
     ]
 )
-_C7 = frozenset(["image"])
-_C8 = frozenset(["image_tail"])
-_C9 = frozenset(["multi_shot"])
-_C10 = frozenset(["prompt"])
-_C11 = frozenset(["multi_shot"])
-_C12 = frozenset(["shot_type"])
-_C13 = frozenset(["multi_shot", "shot_type"])
-_C14 = frozenset(["multi_prompt"])
-_C15 = frozenset(["image_tail", "static_mask"])
-_C16 = frozenset(["dynamic_masks", "image_tail"])
-_C17 = frozenset(["camera_control", "image_tail"])
-_C18 = frozenset(["camera_control", "static_mask"])
-_C19 = frozenset(["camera_control", "dynamic_masks"])
-_C20 = frozenset(["duration", "index", "prompt"])
+_C7 = ecma_regex(
+    "^[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+$"
+)
+_C8 = frozenset(["image"])
+_C9 = frozenset(["image_tail"])
+_C10 = frozenset(["multi_shot"])
+_C11 = frozenset(["prompt"])
+_C12 = frozenset(["multi_shot"])
+_C13 = frozenset(["shot_type"])
+_C14 = frozenset(["multi_shot", "shot_type"])
+_C15 = frozenset(["multi_prompt"])
+_C16 = frozenset(["image_tail", "static_mask"])
+_C17 = frozenset(["dynamic_masks", "image_tail"])
+_C18 = frozenset(["camera_control", "image_tail"])
+_C19 = frozenset(["camera_control", "static_mask"])
+_C20 = frozenset(["camera_control", "dynamic_masks"])
 _C21 = frozenset(["duration", "index", "prompt"])
-_C22 = ecma_regex("^([1-9]|1[0-5])$")
-_C23 = frozenset(["element_id"])
+_C22 = frozenset(["duration", "index", "prompt"])
+_C23 = ecma_regex("^([1-9]|1[0-5])$")
 _C24 = frozenset(["element_id"])
-_C25 = frozenset(["config", "type"])
-_C26 = frozenset(["type"])
-_C27 = frozenset(["config"])
+_C25 = frozenset(["element_id"])
+_C26 = frozenset(["config", "type"])
+_C27 = frozenset(["type"])
 _C28 = frozenset(["config"])
-_C29 = frozenset(["horizontal", "pan", "roll", "tilt", "vertical", "zoom"])
-_C30 = frozenset(["horizontal"])
-_C31 = frozenset(["vertical"])
-_C32 = frozenset(["pan"])
-_C33 = frozenset(["tilt"])
-_C34 = frozenset(["roll"])
-_C35 = frozenset(["zoom"])
-_C36 = frozenset(["mask", "trajectories"])
+_C29 = frozenset(["config"])
+_C30 = frozenset(["horizontal", "pan", "roll", "tilt", "vertical", "zoom"])
+_C31 = frozenset(["horizontal"])
+_C32 = frozenset(["vertical"])
+_C33 = frozenset(["pan"])
+_C34 = frozenset(["tilt"])
+_C35 = frozenset(["roll"])
+_C36 = frozenset(["zoom"])
 _C37 = frozenset(["mask", "trajectories"])
-_C38 = frozenset(["x", "y"])
+_C38 = frozenset(["mask", "trajectories"])
 _C39 = frozenset(["x", "y"])
-_C40 = frozenset(["enabled"])
-_C41 = frozenset(["task_id"])
-_C42 = frozenset(["code", "data"])
-_C43 = ecma_regex("^[!-~]+$")
-_C44 = frozenset([".", ".."])
-_C45 = frozenset(["status", "task_id"])
-_C46 = ecma_regex("^(100|[1-9]?[0-9])%$")
-_C47 = frozenset(["error"])
-_C48 = frozenset(["message"])
-_C49 = frozenset(["code"])
+_C40 = frozenset(["x", "y"])
+_C41 = frozenset(["enabled"])
+_C42 = frozenset(["task_id"])
+_C43 = frozenset(["code", "data"])
+_C44 = ecma_regex("^[!-~]+$")
+_C45 = frozenset([".", ".."])
+_C46 = frozenset(["status", "task_id"])
+_C47 = ecma_regex("^(100|[1-9]?[0-9])%$")
+_C48 = frozenset(["error"])
+_C49 = frozenset(["message"])
+_C50 = frozenset(["code"])
 
 
 def is_valid_model_name(x: Any) -> bool:
@@ -245,23 +248,33 @@ def _v2(x: Any) -> bool:
     return True
 
 
-def _v3(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
-    if isinstance(x, str) and not len(x) <= 2500:
+def _v4(x: Any) -> bool:
+    if isinstance(x, str) and _C7.search(x) is None:
         return False
     return True
 
 
-def _v4(x: Any) -> bool:
+def _v3(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
+    if isinstance(x, str) and not len(x) >= 1:
+        return False
     if isinstance(x, str) and not len(x) <= 2500:
+        return False
+    if _v4(x):
         return False
     return True
 
 
 def _v5(x: Any) -> bool:
+    if not (isinstance(x, str)):
+        return False
+    if isinstance(x, str) and not len(x) <= 2500:
+        return False
+    return True
+
+
+def _v6(x: Any) -> bool:
     if not (is_number(x)):
         return False
     if is_number(x) and x < 0:
@@ -271,13 +284,13 @@ def _v5(x: Any) -> bool:
     return True
 
 
-def _v6(x: Any) -> bool:
+def _v7(x: Any) -> bool:
     if not (isinstance(x, bool)):
         return False
     return True
 
 
-def _v7(x: Any) -> bool:
+def _v8(x: Any) -> bool:
     if not (isinstance(x, list)):
         return False
     if isinstance(x, list) and not len(x) >= 1:
@@ -291,7 +304,7 @@ def _v7(x: Any) -> bool:
     return True
 
 
-def _v8(x: Any) -> bool:
+def _v9(x: Any) -> bool:
     if not (isinstance(x, list)):
         return False
     if isinstance(x, list) and not len(x) <= 3:
@@ -303,7 +316,7 @@ def _v8(x: Any) -> bool:
     return True
 
 
-def _v9(x: Any) -> bool:
+def _v10(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
     if isinstance(x, str) and not len(x) >= 1:
@@ -311,7 +324,7 @@ def _v9(x: Any) -> bool:
     return True
 
 
-def _v10(x: Any) -> bool:
+def _v11(x: Any) -> bool:
     if not (isinstance(x, list)):
         return False
     if isinstance(x, list) and not len(x) <= 6:
@@ -323,7 +336,7 @@ def _v10(x: Any) -> bool:
     return True
 
 
-def _v11(x: Any) -> bool:
+def _v12(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
     if not FORMATS["uri"](x):
@@ -331,16 +344,10 @@ def _v11(x: Any) -> bool:
     return True
 
 
-def _v12(x: Any) -> bool:
+def _v13(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
     if isinstance(x, str) and not len(x) >= 1:
-        return False
-    return True
-
-
-def _v14(x: Any) -> bool:
-    if isinstance(x, dict) and not x.keys() >= _C7:
         return False
     return True
 
@@ -351,109 +358,109 @@ def _v15(x: Any) -> bool:
     return True
 
 
-def _v13(x: Any) -> bool:
-    if not (_v14(x) or _v15(x)):
-        return False
-    return True
-
-
-def _v19(x: Any) -> bool:
-    if not x is True:
-        return False
-    return True
-
-
-def _v18(x: Any) -> bool:
+def _v16(x: Any) -> bool:
     if isinstance(x, dict) and not x.keys() >= _C9:
         return False
-    if isinstance(x, dict):
-        if "multi_shot" in x and not _v19(x["multi_shot"]):
-            return False
     return True
 
 
-def _v17(x: Any) -> bool:
-    if _v18(x):
+def _v14(x: Any) -> bool:
+    if not (_v15(x) or _v16(x)):
         return False
     return True
 
 
 def _v20(x: Any) -> bool:
-    if isinstance(x, dict) and not x.keys() >= _C10:
-        return False
-    return True
-
-
-def _v16(x: Any) -> bool:
-    if not (_v20(x) if _v17(x) else _always(x)):
-        return False
-    return True
-
-
-def _v23(x: Any) -> bool:
     if not x is True:
         return False
     return True
 
 
-def _v22(x: Any) -> bool:
-    if isinstance(x, dict) and not x.keys() >= _C11:
+def _v19(x: Any) -> bool:
+    if isinstance(x, dict) and not x.keys() >= _C10:
         return False
     if isinstance(x, dict):
-        if "multi_shot" in x and not _v23(x["multi_shot"]):
+        if "multi_shot" in x and not _v20(x["multi_shot"]):
             return False
     return True
 
 
-def _v24(x: Any) -> bool:
-    if isinstance(x, dict) and not x.keys() >= _C12:
+def _v18(x: Any) -> bool:
+    if _v19(x):
         return False
     return True
 
 
 def _v21(x: Any) -> bool:
-    if not (_v24(x) if _v22(x) else _always(x)):
+    if isinstance(x, dict) and not x.keys() >= _C11:
         return False
     return True
 
 
-def _v27(x: Any) -> bool:
+def _v17(x: Any) -> bool:
+    if not (_v21(x) if _v18(x) else _always(x)):
+        return False
+    return True
+
+
+def _v24(x: Any) -> bool:
     if not x is True:
         return False
     return True
 
 
+def _v23(x: Any) -> bool:
+    if isinstance(x, dict) and not x.keys() >= _C12:
+        return False
+    if isinstance(x, dict):
+        if "multi_shot" in x and not _v24(x["multi_shot"]):
+            return False
+    return True
+
+
+def _v25(x: Any) -> bool:
+    if isinstance(x, dict) and not x.keys() >= _C13:
+        return False
+    return True
+
+
+def _v22(x: Any) -> bool:
+    if not (_v25(x) if _v23(x) else _always(x)):
+        return False
+    return True
+
+
 def _v28(x: Any) -> bool:
+    if not x is True:
+        return False
+    return True
+
+
+def _v29(x: Any) -> bool:
     if not x == "customize":
         return False
     return True
 
 
-def _v26(x: Any) -> bool:
-    if isinstance(x, dict) and not x.keys() >= _C13:
-        return False
-    if isinstance(x, dict):
-        if "multi_shot" in x and not _v27(x["multi_shot"]):
-            return False
-        if "shot_type" in x and not _v28(x["shot_type"]):
-            return False
-    return True
-
-
-def _v29(x: Any) -> bool:
+def _v27(x: Any) -> bool:
     if isinstance(x, dict) and not x.keys() >= _C14:
         return False
+    if isinstance(x, dict):
+        if "multi_shot" in x and not _v28(x["multi_shot"]):
+            return False
+        if "shot_type" in x and not _v29(x["shot_type"]):
+            return False
     return True
 
 
-def _v25(x: Any) -> bool:
-    if not (_v29(x) if _v26(x) else _always(x)):
+def _v30(x: Any) -> bool:
+    if isinstance(x, dict) and not x.keys() >= _C15:
         return False
     return True
 
 
-def _v32(x: Any) -> bool:
-    if isinstance(x, dict) and not x.keys() >= _C15:
+def _v26(x: Any) -> bool:
+    if not (_v30(x) if _v27(x) else _always(x)):
         return False
     return True
 
@@ -482,14 +489,20 @@ def _v36(x: Any) -> bool:
     return True
 
 
-def _v31(x: Any) -> bool:
-    if not (_v32(x) or _v33(x) or _v34(x) or _v35(x) or _v36(x)):
+def _v37(x: Any) -> bool:
+    if isinstance(x, dict) and not x.keys() >= _C20:
         return False
     return True
 
 
-def _v30(x: Any) -> bool:
-    if _v31(x):
+def _v32(x: Any) -> bool:
+    if not (_v33(x) or _v34(x) or _v35(x) or _v36(x) or _v37(x)):
+        return False
+    return True
+
+
+def _v31(x: Any) -> bool:
+    if _v32(x):
         return False
     return True
 
@@ -509,50 +522,50 @@ def is_valid_image_to_video_request(x: Any) -> bool:
             return False
         if "prompt" in x and not _v3(x["prompt"]):
             return False
-        if "negative_prompt" in x and not _v4(x["negative_prompt"]):
+        if "negative_prompt" in x and not _v5(x["negative_prompt"]):
             return False
         if "mode" in x and not is_valid_mode(x["mode"]):
             return False
         if "duration" in x and not is_valid_duration(x["duration"]):
             return False
-        if "cfg_scale" in x and not _v5(x["cfg_scale"]):
+        if "cfg_scale" in x and not _v6(x["cfg_scale"]):
             return False
-        if "multi_shot" in x and not _v6(x["multi_shot"]):
+        if "multi_shot" in x and not _v7(x["multi_shot"]):
             return False
         if "shot_type" in x and not is_valid_shot_type(x["shot_type"]):
             return False
-        if "multi_prompt" in x and not _v7(x["multi_prompt"]):
+        if "multi_prompt" in x and not _v8(x["multi_prompt"]):
             return False
-        if "element_list" in x and not _v8(x["element_list"]):
+        if "element_list" in x and not _v9(x["element_list"]):
             return False
         if "sound" in x and not is_valid_sound(x["sound"]):
             return False
         if "camera_control" in x and not is_valid_camera_control(x["camera_control"]):
             return False
-        if "static_mask" in x and not _v9(x["static_mask"]):
+        if "static_mask" in x and not _v10(x["static_mask"]):
             return False
-        if "dynamic_masks" in x and not _v10(x["dynamic_masks"]):
+        if "dynamic_masks" in x and not _v11(x["dynamic_masks"]):
             return False
         if "watermark_info" in x and not is_valid_watermark_info(x["watermark_info"]):
             return False
-        if "callback_url" in x and not _v11(x["callback_url"]):
+        if "callback_url" in x and not _v12(x["callback_url"]):
             return False
-        if "external_task_id" in x and not _v12(x["external_task_id"]):
+        if "external_task_id" in x and not _v13(x["external_task_id"]):
             return False
-    if not _v13(x):
+    if not _v14(x):
         return False
-    if not _v16(x):
+    if not _v17(x):
         return False
-    if not _v21(x):
+    if not _v22(x):
         return False
-    if not _v25(x):
+    if not _v26(x):
         return False
-    if not _v30(x):
+    if not _v31(x):
         return False
     return True
 
 
-def _v37(x: Any) -> bool:
+def _v38(x: Any) -> bool:
     if not (_is_integer(x)):
         return False
     if is_number(x) and x < 1:
@@ -562,7 +575,7 @@ def _v37(x: Any) -> bool:
     return True
 
 
-def _v38(x: Any) -> bool:
+def _v39(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
     if isinstance(x, str) and not len(x) >= 1:
@@ -572,10 +585,10 @@ def _v38(x: Any) -> bool:
     return True
 
 
-def _v39(x: Any) -> bool:
+def _v40(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
-    if isinstance(x, str) and _C22.search(x) is None:
+    if isinstance(x, str) and _C23.search(x) is None:
         return False
     return True
 
@@ -584,21 +597,21 @@ def is_valid_multi_prompt_shot(x: Any) -> bool:
     """Whether a value is a valid `MultiPromptShot`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() <= _C20:
+    if isinstance(x, dict) and not x.keys() <= _C21:
         return False
-    if isinstance(x, dict) and not x.keys() >= _C21:
+    if isinstance(x, dict) and not x.keys() >= _C22:
         return False
     if isinstance(x, dict):
-        if "index" in x and not _v37(x["index"]):
+        if "index" in x and not _v38(x["index"]):
             return False
-        if "prompt" in x and not _v38(x["prompt"]):
+        if "prompt" in x and not _v39(x["prompt"]):
             return False
-        if "duration" in x and not _v39(x["duration"]):
+        if "duration" in x and not _v40(x["duration"]):
             return False
     return True
 
 
-def _v40(x: Any) -> bool:
+def _v41(x: Any) -> bool:
     if not (_is_integer(x)):
         return False
     if not FORMATS["int64"](x):
@@ -610,49 +623,49 @@ def is_valid_element(x: Any) -> bool:
     """Whether a value is a valid `Element`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() <= _C23:
+    if isinstance(x, dict) and not x.keys() <= _C24:
         return False
-    if isinstance(x, dict) and not x.keys() >= _C24:
+    if isinstance(x, dict) and not x.keys() >= _C25:
         return False
     if isinstance(x, dict):
-        if "element_id" in x and not _v40(x["element_id"]):
-            return False
-    return True
-
-
-def _v43(x: Any) -> bool:
-    if not x == "simple":
-        return False
-    return True
-
-
-def _v42(x: Any) -> bool:
-    if isinstance(x, dict):
-        if "type" in x and not _v43(x["type"]):
+        if "element_id" in x and not _v41(x["element_id"]):
             return False
     return True
 
 
 def _v44(x: Any) -> bool:
-    if isinstance(x, dict) and not x.keys() >= _C27:
+    if not x == "simple":
         return False
     return True
 
 
-def _v46(x: Any) -> bool:
+def _v43(x: Any) -> bool:
+    if isinstance(x, dict):
+        if "type" in x and not _v44(x["type"]):
+            return False
+    return True
+
+
+def _v45(x: Any) -> bool:
     if isinstance(x, dict) and not x.keys() >= _C28:
         return False
     return True
 
 
-def _v45(x: Any) -> bool:
-    if _v46(x):
+def _v47(x: Any) -> bool:
+    if isinstance(x, dict) and not x.keys() >= _C29:
         return False
     return True
 
 
-def _v41(x: Any) -> bool:
-    if not (_v44(x) if _v42(x) else _v45(x)):
+def _v46(x: Any) -> bool:
+    if _v47(x):
+        return False
+    return True
+
+
+def _v42(x: Any) -> bool:
+    if not (_v45(x) if _v43(x) else _v46(x)):
         return False
     return True
 
@@ -661,26 +674,16 @@ def is_valid_camera_control(x: Any) -> bool:
     """Whether a value is a valid `CameraControl`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() <= _C25:
+    if isinstance(x, dict) and not x.keys() <= _C26:
         return False
-    if isinstance(x, dict) and not x.keys() >= _C26:
+    if isinstance(x, dict) and not x.keys() >= _C27:
         return False
     if isinstance(x, dict):
         if "type" in x and not is_valid_camera_control_type(x["type"]):
             return False
         if "config" in x and not is_valid_camera_control_config(x["config"]):
             return False
-    if not _v41(x):
-        return False
-    return True
-
-
-def _v47(x: Any) -> bool:
-    if not (is_number(x)):
-        return False
-    if is_number(x) and x < -10:
-        return False
-    if is_number(x) and x > 10:
+    if not _v42(x):
         return False
     return True
 
@@ -735,134 +738,144 @@ def _v52(x: Any) -> bool:
     return True
 
 
-def _v56(x: Any) -> bool:
-    if not (not isinstance(x, bool | str) and x == 0):
+def _v53(x: Any) -> bool:
+    if not (is_number(x)):
         return False
-    return True
-
-
-def _v55(x: Any) -> bool:
-    if _v56(x):
+    if is_number(x) and x < -10:
         return False
-    return True
-
-
-def _v54(x: Any) -> bool:
-    if isinstance(x, dict) and not x.keys() >= _C30:
-        return False
-    if isinstance(x, dict):
-        if "horizontal" in x and not _v55(x["horizontal"]):
-            return False
-    return True
-
-
-def _v59(x: Any) -> bool:
-    if not (not isinstance(x, bool | str) and x == 0):
-        return False
-    return True
-
-
-def _v58(x: Any) -> bool:
-    if _v59(x):
+    if is_number(x) and x > 10:
         return False
     return True
 
 
 def _v57(x: Any) -> bool:
+    if not (not isinstance(x, bool | str) and x == 0):
+        return False
+    return True
+
+
+def _v56(x: Any) -> bool:
+    if _v57(x):
+        return False
+    return True
+
+
+def _v55(x: Any) -> bool:
     if isinstance(x, dict) and not x.keys() >= _C31:
         return False
     if isinstance(x, dict):
-        if "vertical" in x and not _v58(x["vertical"]):
+        if "horizontal" in x and not _v56(x["horizontal"]):
             return False
     return True
 
 
-def _v62(x: Any) -> bool:
+def _v60(x: Any) -> bool:
     if not (not isinstance(x, bool | str) and x == 0):
+        return False
+    return True
+
+
+def _v59(x: Any) -> bool:
+    if _v60(x):
+        return False
+    return True
+
+
+def _v58(x: Any) -> bool:
+    if isinstance(x, dict) and not x.keys() >= _C32:
+        return False
+    if isinstance(x, dict):
+        if "vertical" in x and not _v59(x["vertical"]):
+            return False
+    return True
+
+
+def _v63(x: Any) -> bool:
+    if not (not isinstance(x, bool | str) and x == 0):
+        return False
+    return True
+
+
+def _v62(x: Any) -> bool:
+    if _v63(x):
         return False
     return True
 
 
 def _v61(x: Any) -> bool:
-    if _v62(x):
-        return False
-    return True
-
-
-def _v60(x: Any) -> bool:
-    if isinstance(x, dict) and not x.keys() >= _C32:
+    if isinstance(x, dict) and not x.keys() >= _C33:
         return False
     if isinstance(x, dict):
-        if "pan" in x and not _v61(x["pan"]):
+        if "pan" in x and not _v62(x["pan"]):
             return False
     return True
 
 
-def _v65(x: Any) -> bool:
+def _v66(x: Any) -> bool:
     if not (not isinstance(x, bool | str) and x == 0):
+        return False
+    return True
+
+
+def _v65(x: Any) -> bool:
+    if _v66(x):
         return False
     return True
 
 
 def _v64(x: Any) -> bool:
-    if _v65(x):
-        return False
-    return True
-
-
-def _v63(x: Any) -> bool:
-    if isinstance(x, dict) and not x.keys() >= _C33:
+    if isinstance(x, dict) and not x.keys() >= _C34:
         return False
     if isinstance(x, dict):
-        if "tilt" in x and not _v64(x["tilt"]):
+        if "tilt" in x and not _v65(x["tilt"]):
             return False
     return True
 
 
-def _v68(x: Any) -> bool:
+def _v69(x: Any) -> bool:
     if not (not isinstance(x, bool | str) and x == 0):
+        return False
+    return True
+
+
+def _v68(x: Any) -> bool:
+    if _v69(x):
         return False
     return True
 
 
 def _v67(x: Any) -> bool:
-    if _v68(x):
-        return False
-    return True
-
-
-def _v66(x: Any) -> bool:
-    if isinstance(x, dict) and not x.keys() >= _C34:
+    if isinstance(x, dict) and not x.keys() >= _C35:
         return False
     if isinstance(x, dict):
-        if "roll" in x and not _v67(x["roll"]):
+        if "roll" in x and not _v68(x["roll"]):
             return False
     return True
 
 
-def _v71(x: Any) -> bool:
+def _v72(x: Any) -> bool:
     if not (not isinstance(x, bool | str) and x == 0):
         return False
     return True
 
 
-def _v70(x: Any) -> bool:
-    if _v71(x):
+def _v71(x: Any) -> bool:
+    if _v72(x):
         return False
     return True
 
 
-def _v69(x: Any) -> bool:
-    if isinstance(x, dict) and not x.keys() >= _C35:
+def _v70(x: Any) -> bool:
+    if isinstance(x, dict) and not x.keys() >= _C36:
         return False
     if isinstance(x, dict):
-        if "zoom" in x and not _v70(x["zoom"]):
+        if "zoom" in x and not _v71(x["zoom"]):
             return False
     return True
 
 
-def _v53(x: Any) -> bool:
-    if [_v54(x), _v57(x), _v60(x), _v63(x), _v66(x), _v69(x)].count(True) != 1:
+def _v54(x: Any) -> bool:
+    if [_v55(x), _v58(x), _v61(x), _v64(x), _v67(x), _v70(x)].count(True) != 1:
         return False
     return True
 
@@ -871,27 +884,27 @@ def is_valid_camera_control_config(x: Any) -> bool:
     """Whether a value is a valid `CameraControlConfig`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() <= _C29:
+    if isinstance(x, dict) and not x.keys() <= _C30:
         return False
     if isinstance(x, dict):
-        if "horizontal" in x and not _v47(x["horizontal"]):
+        if "horizontal" in x and not _v48(x["horizontal"]):
             return False
-        if "vertical" in x and not _v48(x["vertical"]):
+        if "vertical" in x and not _v49(x["vertical"]):
             return False
-        if "pan" in x and not _v49(x["pan"]):
+        if "pan" in x and not _v50(x["pan"]):
             return False
-        if "tilt" in x and not _v50(x["tilt"]):
+        if "tilt" in x and not _v51(x["tilt"]):
             return False
-        if "roll" in x and not _v51(x["roll"]):
+        if "roll" in x and not _v52(x["roll"]):
             return False
-        if "zoom" in x and not _v52(x["zoom"]):
+        if "zoom" in x and not _v53(x["zoom"]):
             return False
-    if not _v53(x):
+    if not _v54(x):
         return False
     return True
 
 
-def _v72(x: Any) -> bool:
+def _v73(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
     if isinstance(x, str) and not len(x) >= 1:
@@ -899,7 +912,7 @@ def _v72(x: Any) -> bool:
     return True
 
 
-def _v73(x: Any) -> bool:
+def _v74(x: Any) -> bool:
     if not (isinstance(x, list)):
         return False
     if isinstance(x, list) and not len(x) >= 2:
@@ -917,23 +930,15 @@ def is_valid_dynamic_mask(x: Any) -> bool:
     """Whether a value is a valid `DynamicMask`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() <= _C36:
+    if isinstance(x, dict) and not x.keys() <= _C37:
         return False
-    if isinstance(x, dict) and not x.keys() >= _C37:
+    if isinstance(x, dict) and not x.keys() >= _C38:
         return False
     if isinstance(x, dict):
-        if "mask" in x and not _v72(x["mask"]):
+        if "mask" in x and not _v73(x["mask"]):
             return False
-        if "trajectories" in x and not _v73(x["trajectories"]):
+        if "trajectories" in x and not _v74(x["trajectories"]):
             return False
-    return True
-
-
-def _v74(x: Any) -> bool:
-    if not (_is_integer(x)):
-        return False
-    if is_number(x) and x < 0:
-        return False
     return True
 
 
@@ -945,23 +950,31 @@ def _v75(x: Any) -> bool:
     return True
 
 
+def _v76(x: Any) -> bool:
+    if not (_is_integer(x)):
+        return False
+    if is_number(x) and x < 0:
+        return False
+    return True
+
+
 def is_valid_trajectory_point(x: Any) -> bool:
     """Whether a value is a valid `TrajectoryPoint`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() <= _C38:
+    if isinstance(x, dict) and not x.keys() <= _C39:
         return False
-    if isinstance(x, dict) and not x.keys() >= _C39:
+    if isinstance(x, dict) and not x.keys() >= _C40:
         return False
     if isinstance(x, dict):
-        if "x" in x and not _v74(x["x"]):
+        if "x" in x and not _v75(x["x"]):
             return False
-        if "y" in x and not _v75(x["y"]):
+        if "y" in x and not _v76(x["y"]):
             return False
     return True
 
 
-def _v76(x: Any) -> bool:
+def _v77(x: Any) -> bool:
     if not (isinstance(x, bool)):
         return False
     return True
@@ -971,17 +984,11 @@ def is_valid_watermark_info(x: Any) -> bool:
     """Whether a value is a valid `WatermarkInfo`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() <= _C40:
+    if isinstance(x, dict) and not x.keys() <= _C41:
         return False
     if isinstance(x, dict):
-        if "enabled" in x and not _v76(x["enabled"]):
+        if "enabled" in x and not _v77(x["enabled"]):
             return False
-    return True
-
-
-def _v77(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
     return True
 
 
@@ -1004,6 +1011,12 @@ def _v80(x: Any) -> bool:
 
 
 def _v81(x: Any) -> bool:
+    if not (isinstance(x, str)):
+        return False
+    return True
+
+
+def _v82(x: Any) -> bool:
     if not (_is_integer(x)):
         return False
     if is_number(x) and x < 0:
@@ -1013,7 +1026,7 @@ def _v81(x: Any) -> bool:
     return True
 
 
-def _v82(x: Any) -> bool:
+def _v83(x: Any) -> bool:
     if not (_is_integer(x)):
         return False
     if not FORMATS["int64"](x):
@@ -1025,29 +1038,23 @@ def is_valid_video_task(x: Any) -> bool:
     """Whether a value is a valid `VideoTask`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() >= _C41:
+    if isinstance(x, dict) and not x.keys() >= _C42:
         return False
     if isinstance(x, dict):
-        if "id" in x and not _v77(x["id"]):
+        if "id" in x and not _v78(x["id"]):
             return False
         if "task_id" in x and not is_valid_task_id(x["task_id"]):
             return False
-        if "object" in x and not _v78(x["object"]):
+        if "object" in x and not _v79(x["object"]):
             return False
-        if "model" in x and not _v79(x["model"]):
+        if "model" in x and not _v80(x["model"]):
             return False
-        if "status" in x and not _v80(x["status"]):
+        if "status" in x and not _v81(x["status"]):
             return False
-        if "progress" in x and not _v81(x["progress"]):
+        if "progress" in x and not _v82(x["progress"]):
             return False
-        if "created_at" in x and not _v82(x["created_at"]):
+        if "created_at" in x and not _v83(x["created_at"]):
             return False
-    return True
-
-
-def _v83(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
     return True
 
 
@@ -1057,24 +1064,30 @@ def _v84(x: Any) -> bool:
     return True
 
 
+def _v85(x: Any) -> bool:
+    if not (isinstance(x, str)):
+        return False
+    return True
+
+
 def is_valid_task_query_response(x: Any) -> bool:
     """Whether a value is a valid `TaskQueryResponse`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() >= _C42:
+    if isinstance(x, dict) and not x.keys() >= _C43:
         return False
     if isinstance(x, dict):
-        if "code" in x and not _v83(x["code"]):
+        if "code" in x and not _v84(x["code"]):
             return False
-        if "message" in x and not _v84(x["message"]):
+        if "message" in x and not _v85(x["message"]):
             return False
         if "data" in x and not is_valid_gateway_task(x["data"]):
             return False
     return True
 
 
-def _v85(x: Any) -> bool:
-    if not (isinstance(x, str) and x in _C44):
+def _v86(x: Any) -> bool:
+    if not (isinstance(x, str) and x in _C45):
         return False
     return True
 
@@ -1087,15 +1100,9 @@ def is_valid_task_id(x: Any) -> bool:
         return False
     if isinstance(x, str) and not len(x) <= 256:
         return False
-    if isinstance(x, str) and _C43.search(x) is None:
+    if isinstance(x, str) and _C44.search(x) is None:
         return False
-    if _v85(x):
-        return False
-    return True
-
-
-def _v86(x: Any) -> bool:
-    if not (isinstance(x, str)):
+    if _v86(x):
         return False
     return True
 
@@ -1113,9 +1120,7 @@ def _v88(x: Any) -> bool:
 
 
 def _v89(x: Any) -> bool:
-    if not (_is_integer(x)):
-        return False
-    if not FORMATS["int64"](x):
+    if not (isinstance(x, str)):
         return False
     return True
 
@@ -1137,9 +1142,9 @@ def _v91(x: Any) -> bool:
 
 
 def _v92(x: Any) -> bool:
-    if not (isinstance(x, str)):
+    if not (_is_integer(x)):
         return False
-    if isinstance(x, str) and _C46.search(x) is None:
+    if not FORMATS["int64"](x):
         return False
     return True
 
@@ -1147,17 +1152,25 @@ def _v92(x: Any) -> bool:
 def _v93(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
-    return True
-
-
-def _v95(x: Any) -> bool:
-    if not (x is None):
+    if isinstance(x, str) and _C47.search(x) is None:
         return False
     return True
 
 
 def _v94(x: Any) -> bool:
-    if not (is_valid_kling_reply(x) or _v95(x)):
+    if not (isinstance(x, str)):
+        return False
+    return True
+
+
+def _v96(x: Any) -> bool:
+    if not (x is None):
+        return False
+    return True
+
+
+def _v95(x: Any) -> bool:
+    if not (is_valid_kling_reply(x) or _v96(x)):
         return False
     return True
 
@@ -1166,40 +1179,34 @@ def is_valid_gateway_task(x: Any) -> bool:
     """Whether a value is a valid `GatewayTask`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() >= _C45:
+    if isinstance(x, dict) and not x.keys() >= _C46:
         return False
     if isinstance(x, dict):
         if "task_id" in x and not is_valid_task_id(x["task_id"]):
             return False
-        if "action" in x and not _v86(x["action"]):
+        if "action" in x and not _v87(x["action"]):
             return False
-        if "status" in x and not _v87(x["status"]):
+        if "status" in x and not _v88(x["status"]):
             return False
-        if "fail_reason" in x and not _v88(x["fail_reason"]):
+        if "fail_reason" in x and not _v89(x["fail_reason"]):
             return False
-        if "submit_time" in x and not _v89(x["submit_time"]):
+        if "submit_time" in x and not _v90(x["submit_time"]):
             return False
-        if "start_time" in x and not _v90(x["start_time"]):
+        if "start_time" in x and not _v91(x["start_time"]):
             return False
-        if "finish_time" in x and not _v91(x["finish_time"]):
+        if "finish_time" in x and not _v92(x["finish_time"]):
             return False
-        if "progress" in x and not _v92(x["progress"]):
+        if "progress" in x and not _v93(x["progress"]):
             return False
-        if "result_url" in x and not _v93(x["result_url"]):
+        if "result_url" in x and not _v94(x["result_url"]):
             return False
-        if "data" in x and not _v94(x["data"]):
+        if "data" in x and not _v95(x["data"]):
             return False
-    return True
-
-
-def _v96(x: Any) -> bool:
-    if not (_is_integer(x)):
-        return False
     return True
 
 
 def _v97(x: Any) -> bool:
-    if not (isinstance(x, str)):
+    if not (_is_integer(x)):
         return False
     return True
 
@@ -1210,25 +1217,25 @@ def _v98(x: Any) -> bool:
     return True
 
 
+def _v99(x: Any) -> bool:
+    if not (isinstance(x, str)):
+        return False
+    return True
+
+
 def is_valid_kling_reply(x: Any) -> bool:
     """Whether a value is a valid `KlingReply`."""
     if not (isinstance(x, dict)):
         return False
     if isinstance(x, dict):
-        if "code" in x and not _v96(x["code"]):
+        if "code" in x and not _v97(x["code"]):
             return False
-        if "message" in x and not _v97(x["message"]):
+        if "message" in x and not _v98(x["message"]):
             return False
-        if "request_id" in x and not _v98(x["request_id"]):
+        if "request_id" in x and not _v99(x["request_id"]):
             return False
         if "data" in x and not is_valid_kling_task(x["data"]):
             return False
-    return True
-
-
-def _v99(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
     return True
 
 
@@ -1245,9 +1252,7 @@ def _v101(x: Any) -> bool:
 
 
 def _v102(x: Any) -> bool:
-    if not (_is_integer(x)):
-        return False
-    if not FORMATS["int64"](x):
+    if not (isinstance(x, str)):
         return False
     return True
 
@@ -1260,29 +1265,37 @@ def _v103(x: Any) -> bool:
     return True
 
 
+def _v104(x: Any) -> bool:
+    if not (_is_integer(x)):
+        return False
+    if not FORMATS["int64"](x):
+        return False
+    return True
+
+
 def is_valid_kling_task(x: Any) -> bool:
     """Whether a value is a valid `KlingTask`."""
     if not (isinstance(x, dict)):
         return False
     if isinstance(x, dict):
-        if "task_id" in x and not _v99(x["task_id"]):
+        if "task_id" in x and not _v100(x["task_id"]):
             return False
-        if "task_status" in x and not _v100(x["task_status"]):
+        if "task_status" in x and not _v101(x["task_status"]):
             return False
-        if "task_status_msg" in x and not _v101(x["task_status_msg"]):
+        if "task_status_msg" in x and not _v102(x["task_status_msg"]):
             return False
         if "task_info" in x and not is_valid_kling_task_info(x["task_info"]):
             return False
-        if "created_at" in x and not _v102(x["created_at"]):
+        if "created_at" in x and not _v103(x["created_at"]):
             return False
-        if "updated_at" in x and not _v103(x["updated_at"]):
+        if "updated_at" in x and not _v104(x["updated_at"]):
             return False
         if "task_result" in x and not is_valid_kling_task_result(x["task_result"]):
             return False
     return True
 
 
-def _v104(x: Any) -> bool:
+def _v105(x: Any) -> bool:
     if not (isinstance(x, str)):
         return False
     return True
@@ -1293,12 +1306,12 @@ def is_valid_kling_task_info(x: Any) -> bool:
     if not (isinstance(x, dict)):
         return False
     if isinstance(x, dict):
-        if "external_task_id" in x and not _v104(x["external_task_id"]):
+        if "external_task_id" in x and not _v105(x["external_task_id"]):
             return False
     return True
 
 
-def _v105(x: Any) -> bool:
+def _v106(x: Any) -> bool:
     if not (isinstance(x, list)):
         return False
     if isinstance(x, list):
@@ -1313,14 +1326,8 @@ def is_valid_kling_task_result(x: Any) -> bool:
     if not (isinstance(x, dict)):
         return False
     if isinstance(x, dict):
-        if "videos" in x and not _v105(x["videos"]):
+        if "videos" in x and not _v106(x["videos"]):
             return False
-    return True
-
-
-def _v106(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
     return True
 
 
@@ -1336,16 +1343,22 @@ def _v108(x: Any) -> bool:
     return True
 
 
+def _v109(x: Any) -> bool:
+    if not (isinstance(x, str)):
+        return False
+    return True
+
+
 def is_valid_kling_video(x: Any) -> bool:
     """Whether a value is a valid `KlingVideo`."""
     if not (isinstance(x, dict)):
         return False
     if isinstance(x, dict):
-        if "id" in x and not _v106(x["id"]):
+        if "id" in x and not _v107(x["id"]):
             return False
-        if "url" in x and not _v107(x["url"]):
+        if "url" in x and not _v108(x["url"]):
             return False
-        if "duration" in x and not _v108(x["duration"]):
+        if "duration" in x and not _v109(x["duration"]):
             return False
     return True
 
@@ -1361,17 +1374,11 @@ def is_valid_gateway_error_body(x: Any) -> bool:
     """Whether a value is a valid `GatewayErrorBody`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() >= _C47:
+    if isinstance(x, dict) and not x.keys() >= _C48:
         return False
     if isinstance(x, dict):
         if "error" in x and not is_valid_gateway_error(x["error"]):
             return False
-    return True
-
-
-def _v109(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
     return True
 
 
@@ -1382,6 +1389,12 @@ def _v110(x: Any) -> bool:
 
 
 def _v111(x: Any) -> bool:
+    if not (isinstance(x, str)):
+        return False
+    return True
+
+
+def _v112(x: Any) -> bool:
     if not (isinstance(x, str) or _is_integer(x) or x is None):
         return False
     return True
@@ -1391,21 +1404,15 @@ def is_valid_gateway_error(x: Any) -> bool:
     """Whether a value is a valid `GatewayError`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() >= _C48:
+    if isinstance(x, dict) and not x.keys() >= _C49:
         return False
     if isinstance(x, dict):
-        if "message" in x and not _v109(x["message"]):
+        if "message" in x and not _v110(x["message"]):
             return False
-        if "type" in x and not _v110(x["type"]):
+        if "type" in x and not _v111(x["type"]):
             return False
-        if "code" in x and not _v111(x["code"]):
+        if "code" in x and not _v112(x["code"]):
             return False
-    return True
-
-
-def _v112(x: Any) -> bool:
-    if not (isinstance(x, str)):
-        return False
     return True
 
 
@@ -1416,6 +1423,12 @@ def _v113(x: Any) -> bool:
 
 
 def _v114(x: Any) -> bool:
+    if not (isinstance(x, str)):
+        return False
+    return True
+
+
+def _v115(x: Any) -> bool:
     return True
 
 
@@ -1423,14 +1436,14 @@ def is_valid_task_error_body(x: Any) -> bool:
     """Whether a value is a valid `TaskErrorBody`."""
     if not (isinstance(x, dict)):
         return False
-    if isinstance(x, dict) and not x.keys() >= _C49:
+    if isinstance(x, dict) and not x.keys() >= _C50:
         return False
     if isinstance(x, dict):
-        if "code" in x and not _v112(x["code"]):
+        if "code" in x and not _v113(x["code"]):
             return False
-        if "message" in x and not _v113(x["message"]):
+        if "message" in x and not _v114(x["message"]):
             return False
-        if "data" in x and not _v114(x["data"]):
+        if "data" in x and not _v115(x["data"]):
             return False
     return True
 

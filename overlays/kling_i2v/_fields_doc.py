@@ -30,7 +30,8 @@ image_tail: ImageLike
     Reference image (end frame), same rules as `image`. At least one of image or
     image_tail is required.
 prompt: str
-    Positive text prompt. Required when multi_shot is false. At most 2500 characters.
+    Positive text prompt. Required when multi_shot is false; never empty or blank. At
+    most 2500 characters.
 negative_prompt: str
     Negative text prompt. At most 2500 characters.
 mode: Mode | str

@@ -258,8 +258,10 @@ def _explain(error: ValidationError, name: str) -> Iterator[Violation]:
         # a rule about several fields: name the ones present
         instance = error.instance if isinstance(error.instance, Mapping) else {}
         involved = [k for k in _names_in(expected) if k in instance]
-        path = format_path([*where, " + ".join(involved)]) if involved else format_path(where)
-        yield Violation(path, rule, {k: instance[k] for k in involved})
+        if not involved:  # a rule about one value (a blank prompt): show that value
+            yield Violation(format_path(where), rule, error.instance)
+            return
+        yield Violation(format_path([*where, " + ".join(involved)]), rule, {k: instance[k] for k in involved})
         return
     if error.validator == "enum" and where == ["model_name"] and name == REQUEST_SCHEMA:
         # the spec lists the models; the way around the list is the client's, so it is told here

@@ -745,3 +745,11 @@ def test_callback_receiver_errors_are_recorded(
     create(client, callback_url=receiver.url)
     wait_until(lambda: len(fake_gateway.callbacks) == 3)
     assert [a.status for a in fake_gateway.callbacks] == [500, 500, 500]
+
+
+@pytest.mark.parametrize("prompt", ["   ", "\t\u3000\n"])
+def test_a_blank_prompt_is_new_apis_invalid_request_too(client: httpx.Client, prompt: str) -> None:
+    # relay_utils.go validatePrompt trims with Go's unicode.IsSpace before comparing to ""
+    reply = client.post(CREATE, json={**BODY, "prompt": prompt})
+    assert reply.status_code == 400
+    assert reply.json() == {"code": "invalid_request", "message": "prompt is required", "data": None}

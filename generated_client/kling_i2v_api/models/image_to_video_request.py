@@ -37,7 +37,7 @@ class ImageToVideoRequest:
     image_tail: str | Unset = UNSET
     """ Reference image (end frame), same rules as `image`. At least one of image or image_tail is required. """
     prompt: str | Unset = UNSET
-    """ Positive text prompt. Required when multi_shot is false. """
+    """ Positive text prompt. Required when multi_shot is false; never empty or blank. """
     negative_prompt: str | Unset = UNSET
     """ Negative text prompt. """
     mode: Mode | Unset = UNSET

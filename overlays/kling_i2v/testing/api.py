@@ -57,6 +57,9 @@ def _operation_path(operation_id: str) -> str:
 
 
 CREATE_PATH = _operation_path("create_image_to_video")
+# Go's unicode.IsSpace (pkg.go.dev/unicode#IsSpace), what strings.TrimSpace strips
+GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + (
+    "\u2028\u2029\u202f\u205f\u3000")
 # the query route's group: ".../videos/" of ".../videos/image2video/{task_id}"
 QUERY_GROUP = _operation_path("get_image_to_video_task").rsplit("/", 2)[0] + "/"
 FILES_PREFIX = "/files/"
@@ -229,7 +232,8 @@ class Api:
             return model_not_found(model, request_id)  # no channel serves a model not listed
         prompt = fields.get("prompt")
         prompt_optional = fields.get("multi_shot") is True and not self.dialect.prompt_always_required
-        if (not isinstance(prompt, str) or not prompt) and not prompt_optional:
+        # relay_utils.go validatePrompt: `strings.TrimSpace(prompt) == ""` (new-api@0d158eb9)
+        if (not isinstance(prompt, str) or not prompt.strip(GO_SPACE)) and not prompt_optional:
             return task_error(400, "invalid_request", "prompt is required")  # relay_utils.go@U
         problems = violations(request)
         try:
