@@ -147,3 +147,32 @@ def test_not_a_gateway_names_the_base_url() -> None:
 def test_values_are_quoted_short_in_messages(value: object, quoted: str) -> None:
     assert errors.shorten(value) == quoted
     assert len(errors.shorten("y" * 10_000)) <= 60 + len(" (10000 chars)")
+
+
+@pytest.mark.parametrize(
+    ("body", "glimpse"),
+    [
+        ('<!doctype html><html lang="en"><head><meta charset="UTF-8" /><title>New API</title></head>'
+         '<body><div id="root"></div></body></html>', '(titled "New API")'),
+        ("<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>", '(starting "502 Bad Gateway nginx")'),
+        ("", "(empty)"),
+        ("<p>" + "word " * 200, "(starting \"word word word"),
+    ],
+)
+def test_a_web_page_is_told_in_a_few_words_with_the_advice_once(body: str, glimpse: str) -> None:
+    error = errors.NotAGatewayError(status_code=200, content_type="text/html; charset=utf-8",
+                                    base_url="http://127.0.0.1:8765/foo", body=body)
+    text = str(error)
+    assert text.startswith(f"HTTP 200: the answer is a text/html page {glimpse}"), text
+    assert text.count("check the base URL (http://127.0.0.1:8765/foo)") == 1
+    assert "<" not in text and len(text) < 260, text
+    assert error.body == body  # the page itself stays on the error, for whoever wants it
+
+
+def test_the_request_id_is_written_one_way() -> None:
+    # new-api's own form, "(request id: X)" (common.MessageWithRequestId), for ours too
+    error = errors.APIStatusError("upstream failed", status_code=500, code="do_request_failed",
+                                  request_id="2026112917431234")
+    assert str(error) == "HTTP 500 [do_request_failed]: upstream failed (request id: 2026112917431234)"
+    said = errors.APIStatusError("Invalid token (request id: X1)", status_code=401, request_id="X1")
+    assert str(said) == "HTTP 401: Invalid token (request id: X1)"

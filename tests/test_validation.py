@@ -31,8 +31,12 @@ def test_an_unlisted_model_is_an_error_that_says_how_to_send_it_anyway() -> None
     [violation] = info.value.violations
     assert violation.path == "model_name"
     assert violation.rule.startswith("must be one of kling-v2-master, kling-v1, kling-v1-5,")
-    assert "pass allow_unknown_model=True (CLI: --allow-unknown-model)" in violation.rule
     assert violation.value == "kling-v9"
+    # the library's words, with the value; the command line says its option (tests/cli)
+    assert str(violation).endswith(
+        '(got "kling-v9"); to send it anyway, pass allow_unknown_model=True'), str(violation)
+    assert "--allow-unknown-model" not in str(info.value)
+    assert violation.next_step(cli=True) == "to send it anyway, pass --allow-unknown-model"
 
 
 def test_allow_unknown_model_lets_the_model_through_and_checks_everything_else() -> None:
@@ -150,3 +154,23 @@ def test_an_empty_or_blank_prompt_is_refused_before_sending(prompt: str, expecte
 @pytest.mark.parametrize("prompt", ["a", "  a cat  ", "\ufeff"])  # U+FEFF is no space to Go
 def test_a_prompt_with_any_text_passes(prompt: str) -> None:
     assert problems({"image": URL, "prompt": prompt}) == []
+
+
+def test_a_rule_that_names_its_field_is_not_prefixed_with_it_again() -> None:
+    with pytest.raises(RequestValidationError) as info:
+        validate_request({"image": URL})
+    assert str(info.value) == ("invalid request, 1 problem:\n"
+                               "  - prompt is required unless multi_shot is true (missing)")
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"durration": 5}, "durration: is not a field of this object (got 5); did you mean 'duration'?"),
+        ({"negative_promt": "x"},
+         "negative_promt: is not a field of this object (got \"x\"); did you mean 'negative_prompt'?"),
+        ({"zzzz": 1}, "zzzz: is not a field of this object (got 1)"),  # nothing close: no guess
+    ],
+)
+def test_a_misspelt_field_gets_a_did_you_mean(fields: dict[str, Any], expected: str) -> None:
+    assert problems({"image": URL, "prompt": "p", **fields}) == [expected]

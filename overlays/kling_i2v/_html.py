@@ -118,7 +118,8 @@ def _batch_row(result: BatchResult, row: Any) -> str:
 def validation_html(error: RequestValidationError) -> str:
     """Each problem of a refused request as a list item: field, rule, value found."""
     items = "".join(f"<li><code>{text(v.path)}</code>: {text(v.rule)} "
-                    f'<span style="color:#57606a">({text(_got(v))})</span></li>'
+                    f'<span style="color:#57606a">({text(_got(v))})</span>'
+                    f"{text('; ' + v.next_step()) if v.next_step() else ''}</li>"
                     for v in error.violations)
     count = len(error.violations)
     return (f'<div class="kling-invalid" style="font-family:sans-serif">'

@@ -5,7 +5,6 @@ as requests is manifest.py's job."""
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ import attrs
 
 from ._inputs import MAX_MANIFEST_BYTES, check_depth, parse_json, read_text
 from .fields import request_fields
+from .validation import closest
 
 if TYPE_CHECKING:
     from .manifest import ManifestError
@@ -66,8 +66,8 @@ def _known(name: str) -> bool:
 
 def _unknown_column(name: str) -> Found:
     known = [*request_fields(), *_OTHER_COLUMNS]
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}?" if close else f"known columns: {', '.join(known)}"
+    close = closest(name, known)
+    hint = f"did you mean {close!r}?" if close else f"known columns: {', '.join(known)}"
     return None, f"unknown column {name!r}", None, hint
 
 

@@ -41,6 +41,7 @@ this again?" is decided in one place, `outcomes.classify`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -118,10 +119,28 @@ class Violation:
     """`multi_prompt[2].duration`, or `(request)` for rules about the whole body."""
     rule: str
     value: Any = attrs.field(repr=lambda v: shorten(v))
+    allowed_by: str | None = attrs.field(default=None, kw_only=True)
+    """The keyword of `create()` that lets this value through anyway (`allow_unknown_model`),
+    if there is one."""
+    hint: str | None = attrs.field(default=None, kw_only=True)
+    """What else to try (`did you mean 'duration'?`), if anything."""
 
     def __str__(self) -> str:
         got = "missing" if self.value is MISSING else f"got {shorten(self.value)}"
-        return f"{self.path}: {self.rule} ({got})"
+        # a rule sentence that names its field ("prompt is required unless ...") is not
+        # prefixed with the field again
+        named = self.rule.startswith(f"{self.path} ")
+        text = f"{self.rule} ({got})" if named else f"{self.path}: {self.rule} ({got})"
+        step = self.next_step()
+        return f"{text}; {step}" if step else text
+
+    def next_step(self, *, cli: bool = False) -> str:
+        """What to do about it, in the words of the library or of the command line (`pass
+        allow_unknown_model=True` / `pass --allow-unknown-model`); "" if nothing to say."""
+        if not self.allowed_by:
+            return self.hint or ""
+        how = "--" + self.allowed_by.replace("_", "-") if cli else f"{self.allowed_by}=True"
+        return f"to send it anyway, pass {how}"
 
 
 class RequestValidationError(KlingError, ValueError):
@@ -260,13 +279,30 @@ class NotAGatewayError(APIResponseError):
     def __init__(self, *, status_code: int, content_type: str, base_url: str, body: str = "") -> None:
         self.content_type = content_type
         self.base_url = base_url
+        kind = content_type.split(";", 1)[0].strip() or "untyped"
+        # the advice is said here once (the CLI only adds where to change it), and the page
+        # only as a glimpse: its title or first words, not a screenful of markup
         super().__init__(
-            f"HTTP {status_code}: the answer is a {content_type or 'untyped'} page, not the "
-            f"gateway's JSON: check the base URL ({base_url}) and that it points at the API, "
-            f"not the web site or a proxy: {body or '<empty body>'}",
+            f"HTTP {status_code}: the answer is a {kind} page ({_glimpse(body)}), not the "
+            f"gateway's JSON: check the base URL ({base_url}): it must be the gateway's root, "
+            "without /v1 or /kling, and not a web site or a proxy",
             status_code=status_code,
             body=body,
         )
+
+
+_TITLE = re.compile(r"<title[^>]*>([^<]*)", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>?")
+
+
+def _glimpse(page: str) -> str:
+    """A web page in a few words: `titled "New API"`, or its first words without markup.
+    `page` is already cleaned text (the client's snippet)."""
+    title = _TITLE.search(page)
+    if title and title.group(1).strip():
+        return f"titled {shorten(' '.join(title.group(1).split()), 40)}"
+    words = " ".join(_TAG.sub(" ", page).split())
+    return f"starting {shorten(words, 40)}" if words else "empty"
 
 
 class ResponseTooLargeError(APIResponseError):
@@ -326,7 +362,7 @@ class APIStatusError(APIError):
         detail = f" [{code}]" if code else ""
         # new-api's gateway-shape messages already end in "(request id: X)"
         # (common.MessageWithRequestId, gateway-facts.md "Errors"): say it once
-        rid = f" (request id {request_id})" if request_id and request_id not in message else ""
+        rid = f" (request id: {request_id})" if request_id and request_id not in message else ""
         super().__init__(f"HTTP {status_code}{detail}: {message}{rid}")
         self.message = message
 

@@ -287,7 +287,8 @@ def _check(fields: Mapping[str, Any], *, folder: bool, allow_unknown_model: bool
         check_request(fields, allow_unknown_model=allow_unknown_model)
     except RequestValidationError as exc:
         return [(v.path, v.rule, "missing" if v.value is MISSING else f"got {shorten(v.value)}",
-                 _hint(v.path, folder) if v.value is MISSING else None) for v in exc.violations]
+                 _hint(v.path, folder) if v.value is MISSING else v.next_step(cli=True) or None)
+                for v in exc.violations]
     except (ImageError, TypeError, ValueError) as exc:
         return [(None, str(exc), None, None)]
     return []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, ValidationError
 
 __all__ = [
-    "enum_values", "format_path", "load_spec", "request_schema", "rule_of", "validate_request",
+    "closest", "enum_values", "format_path", "load_spec", "request_schema", "rule_of", "validate_request",
     "violations",
 ]
 
@@ -252,7 +252,9 @@ def _explain(error: ValidationError, name: str) -> Iterator[Violation]:
         instance = error.instance if isinstance(error.instance, Mapping) else {}
         allowed = set(schema.get("properties", {}))
         for extra in sorted(set(instance) - allowed):
-            yield Violation(format_path([*where, extra]), "is not a field of this object", instance[extra])
+            close = closest(str(extra), sorted(allowed))
+            yield Violation(format_path([*where, extra]), "is not a field of this object", instance[extra],
+                            hint=f"did you mean {close!r}?" if close else None)
         return
     if error.validator == "not" and rule:
         # a rule about several fields: name the ones present
@@ -263,16 +265,19 @@ def _explain(error: ValidationError, name: str) -> Iterator[Violation]:
             return
         yield Violation(format_path([*where, " + ".join(involved)]), rule, {k: instance[k] for k in involved})
         return
-    if error.validator == "enum" and where == ["model_name"] and name == REQUEST_SCHEMA:
-        # the spec lists the models; the way around the list is the client's, so it is told here
-        rule = _keyword_rule(error) + _UNKNOWN_MODEL_HINT
-    yield Violation(format_path(where), rule or _keyword_rule(error), error.instance)
+    # the spec lists the models; the way around the list is the client's, so it is told here
+    unlisted_model = error.validator == "enum" and where == ["model_name"] and name == REQUEST_SCHEMA
+    yield Violation(format_path(where), rule or _keyword_rule(error), error.instance,
+                    allowed_by="allow_unknown_model" if unlisted_model else None)
 
 
-_UNKNOWN_MODEL_HINT = (
-    "; to send a model the spec does not list, pass allow_unknown_model=True"
-    " (CLI: --allow-unknown-model)"
-)
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name `name` is most likely a misspelling of (`durration` -> `duration`), if
+    any is close enough; the CSV's column names are told the same way."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _names_in(node: Any) -> list[str]:

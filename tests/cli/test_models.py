@@ -45,7 +45,9 @@ def test_a_model_the_spec_does_not_list_is_refused(cli: Cli, fake_gateway: FakeG
     run = cli("create", str(good_image), "--prompt", "x", "--model-name", "kling-v9")
     assert run.code == ExitCode.INVALID_INPUT
     assert "--model-name: must be one of kling-v2-master" in run.err
-    assert "--allow-unknown-model" in run.err and "warning" not in run.err
+    # the option, not the Python keyword, and the value refused
+    assert '(got "kling-v9"); to send it anyway, pass --allow-unknown-model' in run.err, run.err
+    assert "allow_unknown_model" not in run.err and "warning" not in run.err
     assert fake_gateway.count(on="create") == 0
 
 
@@ -76,6 +78,8 @@ def test_a_base_url_with_a_wrong_path_gets_the_web_ui_and_a_hint(capsys, fake_ga
     err = " ".join(capsys.readouterr().err.split())
     assert code == ExitCode.API_ERROR
     assert f"check the base URL ({wrong})" in err and "without /v1 or /kling" in err
+    assert err.count("check the base URL") == 1, err  # the advice once
+    assert "<" not in err and 'titled "New API"' in err, err  # a glimpse of the page, no markup
 
 
 # ============================================================================ batch
@@ -93,6 +97,8 @@ def test_a_batch_refuses_an_unlisted_model_naming_the_option(cli: Cli, fake_gate
     assert run.code == ExitCode.INVALID_INPUT
     assert "shots.csv:2: model_name: must be one of kling-v2-master" in run.text
     assert "--allow-unknown-model" in run.text and "nothing was sent" in run.text
+    assert '(got "kling-v9") — to send it anyway, pass --allow-unknown-model' in run.text, run.text
+    assert "allow_unknown_model" not in run.text
     assert fake_gateway.requests == []
 
 

@@ -27,6 +27,7 @@ ITEM = "[]"
 VALUE_KEYWORDS = (
     "type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
     "minLength", "maxLength", "minItems", "maxItems", "pattern", "format",
+    "not",  # of a pattern: the blank prompt (openapi.yaml, new-api's validatePrompt)
 )
 # Keywords that only describe, or that the walker follows.
 ANNOTATIONS = frozenset({

@@ -244,6 +244,9 @@ def violating_value(c: Constraint, current: Any) -> st.SearchStrategy[Any]:
                                  lambda s: "", lambda s: s * 3])
         return st.one_of(st.builds(lambda s, f: f(s), good, edits), st.text(max_size=6)).filter(
             lambda s: not _ecma_fullmatch(v, s))
+    if k == "not" and set(v) - {"x-rule"} == {"pattern"}:
+        # a value the pattern matches is what `not` refuses ("   " for the prompt)
+        return st.from_regex(v["pattern"], fullmatch=True).filter(lambda s: _ecma_fullmatch(v["pattern"], s))
     if k == "format" and v == "uri":
         return _not_a_uri()
     if k == "format" and v in ("int32", "int64"):

@@ -131,7 +131,7 @@ def message_for(error: BaseException, args: argparse.Namespace) -> str:
         return "invalid request: " + "; ".join(
             ("" if v.rule.startswith(f"{v.path} ") else  # the rule names the field itself
              f"{_option_path(v.path) if on_cli else v.path}: ") + v.rule
-            + ("" if v.rule.endswith(")") else f" ({_got(v)})")
+            + f" ({_got(v)})" + (f"; {v.next_step(cli=True)}" if v.next_step() else "")
             for v in error.violations
         )
     if isinstance(error, TaskNotFoundError):
@@ -145,8 +145,9 @@ def message_for(error: BaseException, args: argparse.Namespace) -> str:
         return connection_message(error, base_url_of(args))
     # a wrong path shows as a 404 or, outside /v1 and /api, as new-api's web UI: 200
     # text/html (gateway-facts.md "Routes"), which the client raises as NotAGatewayError
-    if isinstance(error, NotAGatewayError) or (
-            isinstance(error, NotFoundError) and not isinstance(error, TaskNotFoundError)):
+    if isinstance(error, NotAGatewayError):  # its message gives the advice; say where to act
+        return f"{error} (--base-url or ANYFAST_BASE_URL)"
+    if isinstance(error, NotFoundError) and not isinstance(error, TaskNotFoundError):
         return f"{error}; {_base_url_hint(args)}"
     if isinstance(error, AmbiguousCreateError):
         return (f"{error}. The gateway has no lookup by external id: check your anyfast.ai "
