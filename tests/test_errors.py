@@ -152,8 +152,8 @@ def test_values_are_quoted_short_in_messages(value: object, quoted: str) -> None
 @pytest.mark.parametrize(
     ("body", "glimpse"),
     [
-        ('<!doctype html><html lang="en"><head><meta charset="UTF-8" /><title>New API</title></head>'
-         '<body><div id="root"></div></body></html>', '(titled "New API")'),
+        (('<!doctype html><html lang="en"><head><meta charset="UTF-8" /><title>New API</title></head>'
+          '<body><div id="root"></div></body></html>'), '(titled "New API")'),
         ("<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>", '(starting "502 Bad Gateway nginx")'),
         ("", "(empty)"),
         ("<p>" + "word " * 200, "(starting \"word word word"),

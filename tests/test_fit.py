@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from kling_i2v import Image, ImageError, KlingClient
-from kling_i2v.fit import MissingExtraError, fit_hint, fit_image, fit_mask
+from kling_i2v.fit import MissingExtraError, fit_hint, fit_image, fit_mask, precheck
 from kling_i2v.images import rules
 from kling_i2v.testing import FakeGateway, sample_image_path
 from PIL import Image as PILImage
@@ -211,7 +211,7 @@ def test_the_first_frame_of_an_animation() -> None:
 def test_what_is_not_an_image_is_an_image_error_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_bytes(b"not a picture at all")
-    with pytest.raises(ImageError, match=r"notes\.txt: must be an image Pillow can read"):
+    with pytest.raises(ImageError, match=r"notes\.txt: is not an image Pillow can read \(got text\)$"):
         fit_image(path)
     with pytest.raises(ImageError, match="an empty file"):
         fit_image(b"")
@@ -332,3 +332,34 @@ def test_cli_create_fit_json_reports_what_changed(
             document = json.loads(capsys.readouterr().out)
             assert document["fit"]["image"].startswith("converted webp → jpeg, quality 95;")
             assert document["warnings"] == []
+
+
+# an MP4's first bytes: a 24-byte `ftyp` box with the brand mp42
+MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08free"
+
+
+@pytest.mark.parametrize(("name", "data", "found"), [
+    ("notes.txt", b"hello world\n", "text"),
+    ("clip.mp4", MP4_HEAD + bytes(200), "MP4 video data"),
+    ("doc.pdf", b"%PDF-1.7\n" + bytes(100), "PDF data"),
+])
+def test_a_file_that_is_not_an_image_gets_no_fit_hint(name: str, data: bytes, found: str,
+                                                      tmp_path: Path) -> None:
+    with pytest.raises(ImageError) as caught:
+        Image.from_bytes(data, name=name)
+    assert caught.value.value == found
+    assert fit_hint(caught.value, cli=True) is None and fit_hint(caught.value) is None
+    # and --fit says what it is in plain words, no exception class
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert precheck(str(path)) == ("is not an image Pillow can read", f"{name}: {found}")
+    with pytest.raises(ImageError) as fitting:
+        fit_image(path)
+    assert str(fitting.value) == f"{path}: is not an image Pillow can read (got {found})"
+    assert "Error" not in str(fitting.value)
+
+
+def test_a_damaged_png_is_called_that(tmp_path: Path) -> None:
+    path = tmp_path / "cut.png"
+    path.write_bytes(encode(picture((800, 600)), "PNG")[:40])
+    assert precheck(str(path)) == ("is not an image Pillow can read", "cut.png: damaged PNG data")

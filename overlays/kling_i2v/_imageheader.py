@@ -202,6 +202,14 @@ _OTHER_FORMATS: tuple[tuple[int, bytes, str], ...] = (
     (0, b"%PDF", "PDF"),
     (0, b"\xff\x0a", "JPEG XL"),
     (0, b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
+    # ISO base media brands of videos (a video picked by mistake is common): told as such
+    (4, b"ftypisom", "MP4 video"),
+    (4, b"ftypiso2", "MP4 video"),
+    (4, b"ftypmp41", "MP4 video"),
+    (4, b"ftypmp42", "MP4 video"),
+    (4, b"ftypavc1", "MP4 video"),
+    (4, b"ftypM4V ", "MP4 video"),
+    (4, b"ftypqt  ", "QuickTime video"),
 )
 
 

@@ -103,11 +103,42 @@ def decode(label: str, data: bytes, draft: tuple[int, int] | None = None) -> PIL
             img.load()
     except pil.Image.DecompressionBombError as exc:
         raise ImageError(label, "must be small enough to decode safely", str(exc)) from None
-    except (pil.UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        heic = data[4:8] == b"ftyp"
-        why = "HEIC/HEIF needs pillow-heif" if heic and not _heif_registered else type(exc).__name__
-        raise ImageError(label, "must be an image Pillow can read", why) from None
+    except (pil.UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise ImageError(label, UNREADABLE, what_it_is(data[:1024])) from None
     return img
+
+
+UNREADABLE = "is not an image Pillow can read"
+# What Pillow 13 with pillow-heif (the `images` extra) decodes, in the words
+# _imageheader uses for a format: the files fitting can convert. A text file or a video is
+# not among them, so it gets no --fit hint.
+FITTABLE = frozenset(f"{kind} data" for kind in (
+    "PNG", "JPEG", "GIF", "WebP", "BMP", "TIFF", "HEIC", "HEIF", "AVIF", "ICO"))
+
+
+def unreadable_file(path: str) -> tuple[str, str]:
+    """(rule, what was found) for a local file Pillow cannot open, in plain words."""
+    name = os.path.basename(path)
+    try:
+        with open(path, "rb") as file:
+            head = file.read(1024)
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}", name
+    return UNREADABLE, f"{name}: {what_it_is(head)}"
+
+
+def what_it_is(head: bytes) -> str:
+    """What a file Pillow cannot open seems to be, from its first bytes, in plain words
+    ("text", "MP4 video data", "damaged PNG data"): no exception class names."""
+    from ._imageheader import _describe
+
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1") and not _heif_registered:
+        return "HEIC/HEIF data, which needs pillow-heif"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "damaged PNG data"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "damaged JPEG data"
+    return _describe(head)
 
 
 def orientation(img: PILImage) -> int:

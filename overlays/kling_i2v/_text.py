@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["MISSING", "REDACTED", "clean", "shorten"]
+__all__ = ["MISSING", "REDACTED", "clean", "glimpse", "shorten"]
 
 REDACTED = "***"
 _MAX_VALUE_CHARS = 60
@@ -76,3 +76,17 @@ def clean(text: str, *, secrets: Iterable[str] = ()) -> str:
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_TITLE = re.compile(r"<title[^>]*>([^<]*)", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>?")
+
+
+def glimpse(page: str) -> str:
+    """A web page in a few words: `titled "New API"`, or its first words without markup.
+    `page` is already cleaned text (the client's snippet)."""
+    title = _TITLE.search(page)
+    if title and title.group(1).strip():
+        return f"titled {shorten(' '.join(title.group(1).split()), 40)}"
+    words = " ".join(_TAG.sub(" ", page).split())
+    return f"starting {shorten(words, 40)}" if words else "empty"

@@ -41,7 +41,6 @@ this again?" is decided in one place, `outcomes.classify`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +49,7 @@ import attrs
 # a value is quoted the same way in every message; validation, manifest and the CLI
 # import these from here
 from ._text import MISSING as MISSING
+from ._text import glimpse
 from ._text import shorten as shorten
 
 if TYPE_CHECKING:
@@ -120,23 +120,19 @@ class Violation:
     rule: str
     value: Any = attrs.field(repr=lambda v: shorten(v))
     allowed_by: str | None = attrs.field(default=None, kw_only=True)
-    """The keyword of `create()` that lets this value through anyway (`allow_unknown_model`),
-    if there is one."""
+    """create()'s keyword that lets this value through anyway (`allow_unknown_model`)."""
     hint: str | None = attrs.field(default=None, kw_only=True)
     """What else to try (`did you mean 'duration'?`), if anything."""
 
     def __str__(self) -> str:
         got = "missing" if self.value is MISSING else f"got {shorten(self.value)}"
-        # a rule sentence that names its field ("prompt is required unless ...") is not
-        # prefixed with the field again
+        # a rule that names its field ("prompt is required unless ...") is not prefixed with it
         named = self.rule.startswith(f"{self.path} ")
         text = f"{self.rule} ({got})" if named else f"{self.path}: {self.rule} ({got})"
-        step = self.next_step()
-        return f"{text}; {step}" if step else text
+        return f"{text}; {self.next_step()}" if self.next_step() else text
 
     def next_step(self, *, cli: bool = False) -> str:
-        """What to do about it, in the words of the library or of the command line (`pass
-        allow_unknown_model=True` / `pass --allow-unknown-model`); "" if nothing to say."""
+        """What to do about it, in the library's or the command line's words ("" if nothing)."""
         if not self.allowed_by:
             return self.hint or ""
         how = "--" + self.allowed_by.replace("_", "-") if cli else f"{self.allowed_by}=True"
@@ -280,10 +276,9 @@ class NotAGatewayError(APIResponseError):
         self.content_type = content_type
         self.base_url = base_url
         kind = content_type.split(";", 1)[0].strip() or "untyped"
-        # the advice is said here once (the CLI only adds where to change it), and the page
-        # only as a glimpse: its title or first words, not a screenful of markup
+        # the advice once (the CLI adds only where to change it); the page as a glimpse
         super().__init__(
-            f"HTTP {status_code}: the answer is a {kind} page ({_glimpse(body)}), not the "
+            f"HTTP {status_code}: the answer is a {kind} page ({glimpse(body)}), not the "
             f"gateway's JSON: check the base URL ({base_url}): it must be the gateway's root, "
             "without /v1 or /kling, and not a web site or a proxy",
             status_code=status_code,
@@ -291,18 +286,6 @@ class NotAGatewayError(APIResponseError):
         )
 
 
-_TITLE = re.compile(r"<title[^>]*>([^<]*)", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>?")
-
-
-def _glimpse(page: str) -> str:
-    """A web page in a few words: `titled "New API"`, or its first words without markup.
-    `page` is already cleaned text (the client's snippet)."""
-    title = _TITLE.search(page)
-    if title and title.group(1).strip():
-        return f"titled {shorten(' '.join(title.group(1).split()), 40)}"
-    words = " ".join(_TAG.sub(" ", page).split())
-    return f"starting {shorten(words, 40)}" if words else "empty"
 
 
 class ResponseTooLargeError(APIResponseError):

@@ -42,6 +42,7 @@ import attrs
 
 from ._pillow import (
     EXTRA,
+    FITTABLE,
     ImageSource,
     MissingExtraError,
     decode,
@@ -49,6 +50,7 @@ from ._pillow import (
     orientation,
     pillow,
     read_source,
+    unreadable_file,
     upright,
 )
 from .errors import ImageError
@@ -265,7 +267,6 @@ def fitted_body(fields: Mapping[str, Any], fit: bool | FitMode, *, allow_unknown
 def precheck(path: str) -> tuple[str, str] | None:
     """Why a local file cannot be fitted, as (rule, what was found), from its header only
     (the batch's check before anything is sent); None when Pillow can open it."""
-    name = os.path.basename(path)
     try:
         pil = pillow()
         with warnings.catch_warnings():
@@ -273,10 +274,10 @@ def precheck(path: str) -> tuple[str, str] | None:
             with pil.Image.open(path) as img:
                 img.size  # noqa: B018 - the header is read; the pixels are not
     except MissingExtraError as exc:
-        return str(exc), name
+        return str(exc), os.path.basename(path)
     except (pil.UnidentifiedImageError, pil.Image.DecompressionBombError, OSError, ValueError,
-            SyntaxError) as exc:
-        return "must be an image Pillow can read", f"{name}: {type(exc).__name__}"
+            SyntaxError):
+        return unreadable_file(path)
     return None
 
 
@@ -292,6 +293,8 @@ def fit_hint(error: ImageError, *, cli: bool = False) -> str | None:
     )
     if not error.rule.startswith(fixable) or "empty" in str(error.value):
         return None
+    if error.rule.startswith(fixable[-1]) and error.value not in FITTABLE:
+        return None  # not an image at all: converting cannot help
     if cli:
         return "--fit converts, pads and scales it to meet the rules (--crop to crop instead)"
     return f"fit=True converts, pads and scales it to meet the rules (needs {EXTRA})"
