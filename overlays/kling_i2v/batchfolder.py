@@ -26,7 +26,7 @@ import attrs
 from .journal import JOURNAL_NAME, Journal, JournalError, JournalRow, NewRow, RowState
 from .tasklog import LOG_NAME, TaskLog, TaskLogError, read_log
 
-__all__ = ["BatchFolder", "adopt", "normalise_base_url", "open_folder", "rebuild_journal"]
+__all__ = ["BatchFolder", "adopt", "adoptable", "normalise_base_url", "open_folder", "rebuild_journal"]
 
 _VIDEO_SUFFIXES = (".mp4", ".mov")
 _SCAN_LIMIT = 100_000
@@ -265,12 +265,24 @@ def adopt(folder: str | os.PathLike[str], row: str | int, task_id: str) -> Journ
     if not task_id or len(task_id) > 200 or not task_id.isprintable():
         raise JournalError(f"adopt: {task_id[:60]!r} is not a task id")
     with open_folder(folder, None) as opened:
-        found = _find_row(opened.journal, row)
-        if found.state is not RowState.AMBIGUOUS or found.external_task_id is None:
-            raise JournalError(f"adopt: row {found.line} ({found.key[:12]}) is {found.state.value}; "
-                               "only an ambiguous row can be linked to a task")
+        found = _adoptable(opened.journal, row)
         opened.log.write_now([created_record(found.key, found.external_task_id, task_id, how="adopted")])
         return opened.journal.adopt(found.key, task_id)
+
+
+def adoptable(folder: str | os.PathLike[str], row: str | int) -> JournalRow:
+    """The ambiguous row `adopt` would link, or JournalError saying why none: what a caller
+    checks before asking the gateway about the task (a typo must not touch the row)."""
+    with open_folder(folder, None) as opened:
+        return _adoptable(opened.journal, row)
+
+
+def _adoptable(journal: Journal, row: str | int) -> JournalRow:
+    found = _find_row(journal, row)
+    if found.state is not RowState.AMBIGUOUS or found.external_task_id is None:
+        raise JournalError(f"adopt: row {found.line} ({found.key[:12]}) is {found.state.value}; "
+                           "only an ambiguous row can be linked to a task")
+    return found
 
 
 def _find_row(journal: Journal, row: str | int) -> JournalRow:

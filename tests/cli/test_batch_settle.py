@@ -93,3 +93,28 @@ def test_a_resume_against_another_gateway_names_both(cli: Cli, fake_gateway: Fak
         assert other.requests == []
         assert run.code == ExitCode.INVALID_INPUT
         assert fake_gateway.base_url in run.text and other.base_url in run.text
+
+
+def test_adopting_an_id_the_gateway_does_not_know_leaves_the_row_ambiguous(
+        cli: Cli, fake_gateway: FakeGateway, tmp_path: Path) -> None:
+    # a typo in --adopt must not turn a row whose task may exist into a failed row
+    # with advice to pay again (the fix round's A1)
+    _shots(tmp_path, 2)
+    fake_gateway.inject(Fault.drop_after_create(), on="create")
+    first = cli("batch", "shots.csv", "--out", "videos", *FAST)
+    assert first.code == ExitCode.AMBIGUOUS
+    (lost,) = [t for t in fake_gateway.tasks.values() if t.external_task_id in first.out]
+    line = next(text for text in first.text.splitlines() if lost.external_task_id in text).split()[0]
+
+    run = cli("batch", "shots.csv", "--out", "videos", "--adopt", f"{line}=nonexistent123", *FAST)
+    assert run.code == ExitCode.INVALID_INPUT, run.text
+    assert (f"--adopt {line}=nonexistent123: the gateway does not know task nonexistent123; "
+            f"check the id") in run.text
+    assert lost.external_task_id in run.text and f"Line {line} stays ambiguous" in run.text
+    assert "--retry-failed" not in run.text and "failed" not in run.text
+    assert fake_gateway.count(on="create") == 2  # nothing sent again
+
+    again = cli("batch", "shots.csv", "--out", "videos", *FAST)  # the row is still ambiguous
+    assert again.code == ExitCode.AMBIGUOUS and lost.external_task_id in again.text
+    assert cli("batch", "shots.csv", "--out", "videos", "--adopt", f"{line}={lost.task_id}",
+               *FAST).code == ExitCode.OK

@@ -147,6 +147,7 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
         resubmit_ambiguous=args.resubmit_ambiguous, retry_failed=args.retry_failed,
         max_attempts=args.max_attempts, fit=args.fit, allow_unknown_model=args.allow_unknown_model,
     )
+    _check_adoptions(args, api_token)
     for row, task_id in args.adopt:
         linked = adopt(args.out, row, task_id)
         output.note(f"line {linked.line}: linked to task {task_id}; it is polled and downloaded now")
@@ -176,6 +177,29 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
                 lambda out: print_batch(out, result, str(args.source), rerun, fetch))
     note_gallery(output, page)
     return code
+
+
+def _check_adoptions(args: argparse.Namespace, api_token: str) -> None:
+    """Each --adopt's row is ambiguous and its task is one the gateway knows, before any row
+    is linked: a mistyped id would otherwise turn a row whose task may exist into a failed
+    one (the gateway answers 400 `task_not_exist` for an id it does not know:
+    gateway-facts.md, Errors). Any other error of the query is the run's to meet."""
+    if not args.adopt:
+        return
+    from ..batchfolder import adoptable
+    from ..client import KlingClient
+    from ..errors import TaskNotFoundError
+
+    rows = [(adoptable(args.out, row), task_id) for row, task_id in args.adopt]
+    with KlingClient(api_token, base_url=getattr(args, "base_url", None)) as kling:
+        for row, task_id in rows:
+            try:
+                kling.get(task_id)
+            except TaskNotFoundError:
+                raise Stop(f"--adopt {row.line}={task_id}: the gateway does not know task "
+                           f"{task_id}; check the id (the task to link carries the "
+                           f"external_task_id {row.external_task_id}). Line {row.line} stays "
+                           "ambiguous; nothing was linked or sent", ExitCode.INVALID_INPUT) from None
 
 
 _SHOWN_PROBLEMS = 20
