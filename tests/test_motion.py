@@ -197,3 +197,59 @@ def test_a_manifest_column_names_the_brushes_and_fit_moves_them_with_the_picture
     assert mask["trajectories"] == [{"x": 150, "y": 599 - 200}, {"x": 1400, "y": 599 - 450}]
     assert PIL.open(io.BytesIO(base64.b64decode(mask["mask"]))).getbbox() == (100, 150, 200, 250)
     assert PIL.open(io.BytesIO(base64.b64decode(sent.json["image"]))).size == (1500, 600)
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ('{"box": [10, 10, 50, 50], "path": [[20, 20], [700, 20]]}',
+     ("b.json: path[1]: must lie on the 640×360 image, top-left origin (x 0 to 639, y 0 to 359) "
+      "(got [700, 20])")),
+    ('{"box": [10, 10, 641, 50], "path": [[20, 20], [30, 20]]}', "b.json: box[1]: must lie on"),
+    ('[{"polygon": [[0, 0], [640, 0], [0, 361]], "path": [[1, 1], [2, 2]]}]',
+     "b.json[0]: polygon[2]: must lie on the 640×360 image"),
+])
+def test_brushes_off_the_image_are_told_from_its_size(tmp_path, content: str, problem: str) -> None:
+    from kling_i2v.motion import check_brushes, check_brushes_on
+
+    file = tmp_path / "b.json"
+    file.write_text(content)
+    assert check_brushes(file) == []  # without the image nothing is wrong
+    (found,) = check_brushes_on(file, SIZE)
+    assert found.startswith(problem)
+
+
+def test_brushes_on_the_image_pass_its_size(tmp_path) -> None:
+    from kling_i2v.motion import check_brushes_on
+
+    file = tmp_path / "b.json"
+    # a path point may reach the last pixel, a box's far edge the image's edge
+    file.write_text('{"box": [0, 0, 640, 360], "path": [[0, 0], [639, 359]]}')
+    assert check_brushes_on(file, SIZE) == []
+    file.write_text("{not json")
+    assert check_brushes_on(file, SIZE) == []  # check_brushes tells that one
+
+
+def test_a_batch_checks_brushes_against_each_rows_image_before_sending(
+    tmp_path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the fix round's A2: a point at x=700 on a 640-wide image passed --dry-run and failed
+    # at run time, after other rows were created
+    from kling_i2v.cli import main
+
+    from tests.imagegen import make_png
+
+    (tmp_path / "wide.png").write_bytes(make_png(640, 360))
+    write_json(tmp_path / "off.json", {"box": [10, 10, 50, 50], "path": [[20, 20], [700, 20]]})
+    write_json(tmp_path / "on.json", {"box": [10, 10, 50, 50], "path": [[20, 20], [600, 20]]})
+    (tmp_path / "shots.csv").write_text("image,prompt,motion_brushes\nwide.png,a,on.json\n"
+                                        "wide.png,b,off.json\n")
+    with FakeGateway(tokens=(TOKEN,), time_scale=1000) as gw:
+        argv = ["batch", str(tmp_path / "shots.csv"), "--out", str(tmp_path / "out"),
+                "--poll-interval", "0.05", "--base-url", gw.base_url, "--token", TOKEN]
+        assert main([*argv, "--dry-run"]) == 2
+        dry = capsys.readouterr()
+        assert "1 valid, 1 with problems" in dry.out
+        assert ("shots.csv:3: motion_brushes: off.json: path[1]: must lie on the 640×360 image"
+                in dry.out)
+        assert main(argv) == 2
+        assert "off.json: path[1]: must lie on the 640×360 image" in capsys.readouterr().err
+        assert gw.count(on="create") == 0

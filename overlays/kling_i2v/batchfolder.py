@@ -266,6 +266,7 @@ def adopt(folder: str | os.PathLike[str], row: str | int, task_id: str) -> Journ
         raise JournalError(f"adopt: {task_id[:60]!r} is not a task id")
     with open_folder(folder, None) as opened:
         found = _adoptable(opened.journal, row)
+        assert found.external_task_id is not None  # _adoptable checked it
         opened.log.write_now([created_record(found.key, found.external_task_id, task_id, how="adopted")])
         return opened.journal.adopt(found.key, task_id)
 

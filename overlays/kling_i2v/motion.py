@@ -41,8 +41,8 @@ from ._jsonwords import json_line, json_problem
 from .errors import ImageError, RequestValidationError, Violation
 from .images import Image
 
-__all__ = ["BRUSHES_COLUMN", "MotionBrush", "Point", "check_brushes", "load_brushes", "resample",
-           "to_api_points"]
+__all__ = ["BRUSHES_COLUMN", "MotionBrush", "Point", "check_brushes", "check_brushes_on",
+           "load_brushes", "resample", "to_api_points"]
 
 Point: TypeAlias = tuple[float, float]
 """(x, y) in pixels of the image, origin at its top-left corner."""
@@ -304,6 +304,35 @@ def check_brushes(file: str | os.PathLike[str]) -> list[str]:
             problems.append(f"{spec.where}: path: needs at least {least} points")
         if spec.shape == "mask" and not (Path(file).parent / str(spec.value)).is_file():
             problems.append(f"{spec.where}: mask: no such file: {spec.value}")
+    return problems
+
+
+def check_brushes_on(file: str | os.PathLike[str], size: Size) -> list[str]:
+    """What is wrong with a brushes file's coordinates on an image of `size` (as the file
+    shows it): the rules load_brushes applies when the row is sent, checked from the
+    image's header before anything is. A file check_brushes refuses gives nothing here."""
+    try:
+        specs = _parse(Path(file))
+    except (RequestValidationError, OSError):
+        return []  # told by check_brushes
+    problems = []
+    for spec in specs:
+        corners: list[tuple[str, Any]] = []
+        if spec.shape == "box" and len(spec.value) == 4:
+            left, top, right, bottom = spec.value
+            corners = [(f"box[{i}]", p) for i, p in
+                       enumerate([(left, top), (right, top), (right, bottom), (left, bottom)])]
+        elif spec.shape == "polygon":
+            corners = [(f"polygon[{i}]", p) for i, p in enumerate(spec.value)]
+        checks = [(where, p, True) for where, p in corners]
+        checks += [(f"path[{i}]", p, False) for i, p in enumerate(spec.path)]
+        for where, point, edge in checks:
+            try:
+                _check_inside(where, point, size, edge=edge)
+            except RequestValidationError as exc:
+                problems += [f"{spec.where}: {v.path.removeprefix('dynamic_masks: ')}: {v.rule} "
+                             f"(got {list(point)})" for v in exc.violations]
+                break  # one per brush, as the run would say: a box's corners share sides
     return problems
 
 

@@ -32,6 +32,7 @@ import attrs
 from .errors import ImageError
 from .fields import request_fields
 from .manifest import IMAGE_SUFFIXES, Manifest, ManifestRow, Problem, local_images, read_manifest
+from .motion import BRUSHES_COLUMN
 
 __all__ = ["Notice", "Plan", "Preflight", "make_plan", "preflight"]
 
@@ -98,6 +99,7 @@ def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
     warnings: list[Notice] = []
     valid: list[ManifestRow] = []
     images: dict[str, tuple[str, str, str | None] | None] = {}  # each file is read once
+    sizes: dict[str, tuple[int, int] | None] = {}
     for row in (*manifest.rows, *manifest.invalid_rows):
         found = [Problem(where=row.where, line=row.line, field=name, rule=broken[0], got=broken[1],
                          hint=broken[2])
@@ -105,6 +107,10 @@ def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
                  if (broken := images[path] if path in images
                      else images.setdefault(path, _image(path, fit))) is not None]
         problems += found
+        if not (found or not row.key):
+            found = [Problem(where=row.where, line=row.line, field=BRUSHES_COLUMN, rule=text)
+                     for text in _brushes_on_image(row.fields, fit, sizes)]
+            problems += found
         if found or not row.key:
             continue
         valid.append(row)
@@ -175,6 +181,41 @@ def _image(path: str, fit: bool = False) -> tuple[str, str, str | None] | None:
     except OSError as exc:
         return f"cannot be read: {exc.strerror or exc}", os.path.basename(path), None
     return None
+
+
+def _brushes_on_image(fields: Mapping[str, Any], fit: bool,
+                      sizes: dict[str, tuple[int, int] | None]) -> list[str]:
+    """The row's motion brushes (kling_i2v.motion) checked against its image's size, read
+    from the header: a point off the image is refused here, not after other rows were
+    created. `sizes` keeps each image's size for the rows that share it."""
+    from .motion import check_brushes_on
+
+    brushes = fields.get(BRUSHES_COLUMN)
+    image = next((path for name, path in local_images(fields) if name == "image"), None)
+    if not (isinstance(brushes, str) and brushes and image):
+        return []  # a URL's size is not known before the run
+    size = sizes[image] if image in sizes else sizes.setdefault(image, _shown_size(image, fit))
+    return check_brushes_on(brushes, size) if size is not None else []
+
+
+def _shown_size(path: str, fit: bool) -> tuple[int, int] | None:
+    """The image's width and height as the brushes' coordinates see it: as stored (what
+    the create sends), or with `fit` upright (EXIF orientation 5-8 swaps the sides), which
+    is what fit's map_point starts from (kling_i2v.fit). With --crop a point on the
+    picture may still be cut away: only the run's check sees that."""
+    from .images import Image
+
+    try:
+        if not fit:
+            image = Image.from_path(path)
+            return (image.width, image.height) if image.width and image.height else None
+        from ._pillow import orientation, pillow
+
+        with pillow().Image.open(path) as img:
+            width, height = img.size
+            return (height, width) if orientation(img) >= 5 else (width, height)
+    except Exception:  # noqa: BLE001 - the image's own check tells what is wrong with it
+        return None
 
 
 def _duplicates(rows: Sequence[ManifestRow]) -> list[Notice]:
