@@ -104,6 +104,8 @@ class Engine:
         self._download_slots = asyncio.Semaphore(options.download_concurrency)
         self._folder: BatchFolder | None = None
         self.creates_sent = 0
+        self.reached = False
+        """Whether anything answered in this run (a batch that reaches nothing stops)."""
         self._reserved = 0
         """Creators past the task window's check whose row is not yet `submitting`."""
         self.final_rows: list[JournalRow] = []

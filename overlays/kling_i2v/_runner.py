@@ -23,6 +23,7 @@ from .capabilities import model_names
 from .batchfolder import BatchFolder, created_record, open_folder, sending_record
 from .errors import (
     AmbiguousCreateError,
+    APIConnectionError,
     APIResponseError,
     KlingError,
     NotAGatewayError,
@@ -202,6 +203,7 @@ class Runner(Engine):
                 await self._sleep(retry_in)
                 continue
             self._hook("after-create")
+            self.reached = True
             record = created_record(key, external_task_id, task.task_id)
             try:
                 await folder.log.write(record)
@@ -224,6 +226,7 @@ class Runner(Engine):
         the failure count and seconds until the next try, or None."""
         journal = self._need_folder().journal
         reason = describe(error)
+        self.reached = self.reached or not _unreached(error)
         model = self.rows[key].fields.get("model_name")
         outcome = classify("create", error, model_listed=model is None or str(model) in model_names())
         if outcome is Outcome.AMBIGUOUS:
@@ -244,6 +247,10 @@ class Runner(Engine):
         if outcome in (Outcome.RETRY, Outcome.REFUSED):  # nothing was created: again, later
             self._commit(journal.refused(key, reason))
             failures += 1
+            if failures >= self._options.max_attempts and not self.reached and _unreached(error):
+                # nothing has answered in this run: every row would meet the same, and none
+                # was seen by the gateway; the rows stay pending for a run that reaches it
+                raise Fatal(error)
             if failures >= self._options.max_attempts:
                 self._commit(journal.failed(key, f"gave up after {failures} tries: {reason}",
                                             "gateway"))
@@ -278,6 +285,7 @@ class Runner(Engine):
                         task = await self._client.get(task_id)
                     except Exception as exc:  # noqa: BLE001 - sorted out below
                         failure = exc
+                self.reached = self.reached or not _unreached(failure)
                 if failure is not None:
                     outcome = classify("query", failure)
                     if outcome is Outcome.FATAL:
@@ -380,6 +388,12 @@ def _task_limit(error: BaseException) -> bool:
     return (getattr(error, "status_code", None) == 429
             and getattr(error, "code", None) == "fail_to_fetch_task"
             and getattr(error, "retry_after", None) is None)
+
+
+def _unreached(error: BaseException | None) -> bool:
+    """A connection that failed before the request went out (refused, DNS, TLS): nothing
+    answered, and outcomes.classify's never-sent rule says nothing was created."""
+    return isinstance(error, APIConnectionError) and not error.request_sent
 
 
 def _no_gateway_at_all(error: BaseException) -> bool:

@@ -110,6 +110,11 @@ def _open_locked(path: Path, base_url: str | None, lock: _FolderLock) -> BatchFo
             base_url = normalise_base_url(base_url)
             if recorded is None:
                 journal.set_meta("base_url", base_url)
+            elif recorded != base_url and _nothing_made(journal):
+                # e.g. a mistyped port: no task can exist on the old one, so nothing is lost
+                journal.set_meta("base_url", base_url)
+                notes.append(f"the batch in {path} made no task on {recorded}: it runs "
+                             f"against {base_url} now")
             elif recorded != base_url:
                 log.close()
                 raise JournalError(
@@ -247,6 +252,14 @@ def rebuild_journal(folder: str | os.PathLike[str]) -> Path:
         return kept
     finally:
         lock.release()
+
+
+def _nothing_made(journal: Journal) -> bool:
+    """Whether every create the journal records was answered "refused": never sent, or
+    refused in the gateway's own error shape, which means no task was recorded and nothing
+    charged (gateway-facts.md, Create, Billing). Any other outcome may have made a task."""
+    return (all(attempt.outcome == "refused" for attempt in journal.attempts())
+            and all(row.task_id is None for row in journal.rows()))
 
 
 def _first_sending(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -59,7 +59,7 @@ def test_a_row_the_gateway_refused_says_how_to_retry(cli: Cli, fake_gateway: Fak
     fake_gateway.inject(Fault.status(400), on="create")
     run = cli("batch", "shots.csv", "--out", "videos", *FAST)
     assert run.code == ExitCode.TASK_FAILED, run.text
-    assert "refused by the gateway, nothing was paid: send them again with --retry-failed" in run.text
+    assert ": not created, nothing was paid: send it again with --retry-failed" in run.text
     run = cli("batch", "shots.csv", "--out", "videos", "--retry-failed", *FAST)
     assert run.code == ExitCode.OK, run.text
 

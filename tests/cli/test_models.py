@@ -116,7 +116,7 @@ def test_a_batch_sends_an_unlisted_model_when_allowed(cli: Cli, fake_gateway: Fa
     # "Errors"; the fake does the same): that row fails, nothing paid; the other is made
     assert run.code == ExitCode.TASK_FAILED, run.text
     assert "model_not_found" in run.text and "No available channel for model kling-v9" in run.text
-    assert "line 2: refused by the gateway, nothing was paid" in run.text
+    assert "line 2: not created, nothing was paid: send it again with --retry-failed" in run.text
 
     again = cli("--json", "batch", str(_two_rows(good_image.parent)), "--out", "videos",
                 "--allow-unknown-model", "--poll-interval", "0.05").json()

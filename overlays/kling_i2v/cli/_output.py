@@ -333,13 +333,16 @@ def print_batch(output: Output, result: BatchResult, source: str, rerun: str,
             table.add_row(*map(output.redact, (str(row.line), row.image, row.task_id or "-",
                                                row.reason or "")))
         output.out.print(table)
-    how = {"gateway": "refused by the gateway, nothing was paid: send them again with --retry-failed",
-           "local": "never sent: fix them, and the next run checks them again",
-           "task": "the task failed: --retry-failed creates them again (and pays again)"}
+    # "gateway": no task was made (refused, or never reached: the reason says which)
+    how = {"gateway": "not created, nothing was paid: send {them} again with --retry-failed",
+           "local": "never sent: fix {them}, and the next run checks {them} again",
+           "task": "the task failed: --retry-failed creates {them} again (and pays again)"}
     for failure, text in how.items():
         lines = [str(r.line) for r in failed if r.failure == failure]
         if lines:
-            output.line(f"line{'s' if len(lines) > 1 else ''} {', '.join(lines)}: {text}", style="red")
+            them = "them" if len(lines) > 1 else "it"
+            output.line(f"line{'s' if len(lines) > 1 else ''} {', '.join(lines)}: "
+                        + text.format(them=them), style="red")
 
     ambiguous = [r for r in result.rows if r.state is RowState.AMBIGUOUS]
     if ambiguous:
