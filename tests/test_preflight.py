@@ -30,6 +30,12 @@ def test_every_local_image_is_checked_before_anything_is_sent(folder: Path) -> N
     assert fake.startswith("shots.csv:5: image: must be a JPEG or PNG image (fake.png: GIF")
 
 
+def test_a_missing_image_is_told_once(folder: Path) -> None:
+    # the manifest says it is missing; reading its header must not say it again (A4)
+    report = preflight(write_manifest(folder, "image,prompt\ncat.png,a\nmissing.png,b\n"))
+    assert report.problem_lines() == ["shots.csv:3: image: no such image file: missing.png"]
+
+
 def test_request_and_image_problems_are_reported_together(folder: Path) -> None:
     report = preflight(write_manifest(folder, "image,prompt,mode\nsmall.png,a,ultra\n"))
     assert report.rows == () and report.invalid == 1

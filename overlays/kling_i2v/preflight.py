@@ -100,14 +100,15 @@ def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
     valid: list[ManifestRow] = []
     images: dict[str, tuple[str, str, str | None] | None] = {}  # each file is read once
     sizes: dict[str, tuple[int, int] | None] = {}
+    told = {(p.line, p.field) for p in problems}  # a missing image is said once, by the manifest
     for row in (*manifest.rows, *manifest.invalid_rows):
         found = [Problem(where=row.where, line=row.line, field=name, rule=broken[0], got=broken[1],
                          hint=broken[2])
-                 for name, path in local_images(row.fields)
-                 if (broken := images[path] if path in images
+                 for name, path in local_images(row.fields) if (row.line, name) not in told
+                 and (broken := images[path] if path in images
                      else images.setdefault(path, _image(path, fit))) is not None]
         problems += found
-        if not (found or not row.key):
+        if not found and row.key:
             found = [Problem(where=row.where, line=row.line, field=BRUSHES_COLUMN, rule=text)
                      for text in _brushes_on_image(row.fields, fit, sizes)]
             problems += found
