@@ -50,6 +50,19 @@ def test_misspelt_columns_get_a_suggestion(here: Path) -> None:
     assert "negative_prompt" in caught.value.problems[2] and "output" in caught.value.problems[2]
 
 
+def test_an_empty_cell_in_a_column_that_is_there_says_so(here: Path) -> None:
+    # "add a `prompt` column" to a CSV that has one sent the user looking for the wrong thing (A7)
+    path = here / "m.csv"
+    path.write_text("image,prompt\ncat.png,a\ncat.png,\ncat.png\n")
+    manifest = read_manifest(path)
+    assert [str(p) for p in manifest.problems] == [
+        "m.csv:3: prompt is required unless multi_shot is true (missing) — its `prompt` cell "
+        "is empty: fill it in, or pass --prompt for such rows",
+        "m.csv:4: prompt is required unless multi_shot is true (missing) — its `prompt` cell "
+        "is empty: fill it in, or pass --prompt for such rows",
+    ]
+
+
 def test_problems_carry_row_field_rule_and_hint(here: Path) -> None:
     path = here / "m.csv"
     path.write_text("image,mode\ncat.png,std\nnope.png,std\n")

@@ -51,6 +51,8 @@ class Record:
     values: dict[str, Any]
     problems: tuple[Found, ...] = ()
     """What could not be read."""
+    empty: tuple[str, ...] = ()
+    """The columns whose cell on this line is empty (so a missing field can say so)."""
 
 
 def _text(path: Path) -> str:
@@ -109,6 +111,8 @@ def csv_records(path: Path) -> Iterator[Record]:
             continue
         values: dict[str, Any] = {}
         problems: list[Found] = []
+        empty = tuple(name for name, cell in zip(header, cells, strict=False)
+                      if name and not cell.strip()) + tuple(header[len(cells):])
         if len(cells) > len(header):
             problems.append((None, f"{len(cells)} cells, but the header has {len(header)} columns",
                              None, None))
@@ -122,7 +126,7 @@ def csv_records(path: Path) -> Iterator[Record]:
                 values[name] = _parse(fields[name].parse, cell)
             except ValueError as exc:
                 problems.append((name, str(exc).removeprefix(f"{name}: "), None, None))
-        yield Record(reader.line_num, values, tuple(problems))
+        yield Record(reader.line_num, values, tuple(problems), empty)
 
 
 def _csv_problem(error: csv.Error) -> str:

@@ -195,7 +195,7 @@ def _rows(source: str, base: Path, records: Sequence[Record], defaults: Mapping[
         output = written.pop(OUTPUT_COLUMN, None)
         resolved, path_problems = _resolve(written, base)
         found += [problem(*parts) for parts in path_problems]
-        found += [problem(*parts) for parts in _check(resolved, folder=folder,
+        found += [problem(*parts) for parts in _check(resolved, folder=folder, empty=record.empty,
                                                        allow_unknown_model=allow_unknown_model)]
         if output is None:
             output = f"{index:04d}-{_stem(written)}.mp4"
@@ -279,7 +279,8 @@ def _resolve(written: Mapping[str, Any], base: Path) -> tuple[dict[str, Any], li
     return resolved, problems
 
 
-def _check(fields: Mapping[str, Any], *, folder: bool, allow_unknown_model: bool) -> list[Found]:
+def _check(fields: Mapping[str, Any], *, folder: bool, allow_unknown_model: bool,
+           empty: Collection[str] = ()) -> list[Found]:
     """What the spec says is wrong with a row, without reading its images."""
     from .errors import MISSING, shorten
 
@@ -287,7 +288,8 @@ def _check(fields: Mapping[str, Any], *, folder: bool, allow_unknown_model: bool
         check_request(fields, allow_unknown_model=allow_unknown_model)
     except RequestValidationError as exc:
         return [(v.path, v.rule, "missing" if v.value is MISSING else f"got {shorten(v.value)}",
-                 _hint(v.path, folder) if v.value is MISSING else v.next_step(cli=True) or None)
+                 _hint(v.path, folder, empty) if v.value is MISSING
+                 else v.next_step(cli=True) or None)
                 for v in exc.violations]
     except (ImageError, TypeError, ValueError) as exc:
         return [(None, str(exc), None, None)]
@@ -311,11 +313,14 @@ def check_request(fields: Mapping[str, Any], *, allow_unknown_model: bool = Fals
     build_request_body(None, probe, validate=True, allow_unknown_model=allow_unknown_model)
 
 
-def _hint(name: str, folder: bool) -> str | None:
-    """For a field a row leaves out: where it can come from."""
+def _hint(name: str, folder: bool, empty: Collection[str] = ()) -> str | None:
+    """For a field a row leaves out: where it can come from. A column that is there with
+    an empty cell on this line is told as such: adding the column would not help."""
     if name not in request_fields():
         return None
     option = request_fields()[name].option
+    if name in empty:
+        return f"its `{name}` cell is empty: fill it in, or pass {option} for such rows"
     return f"pass {option}" if folder else f"add a `{name}` column or pass {option}"
 
 

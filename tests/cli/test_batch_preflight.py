@@ -34,7 +34,7 @@ def test_a_manifest_with_any_invalid_row_sends_nothing(cli: Cli, fake_gateway: F
     assert "shots.csv: 4 of 5 row(s) have problems; nothing was sent; --skip-invalid runs the others:" in text
     for line in ("shots.csv:3: image: each side must be at least 300 px (small.png: 200x200)",
                  "shots.csv:4: prompt is required",
-                 "— add a `prompt` column or pass --prompt",
+                 "— its `prompt` cell is empty: fill it in, or pass --prompt for such rows",
                  "shots.csv:5: mode: must be one of std, pro",
                  "shots.csv:6: image: must be a JPEG or PNG image (anim.png: GIF"):
         assert line in text
