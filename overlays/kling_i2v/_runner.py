@@ -100,6 +100,8 @@ class Runner(Engine):
                 entry = journal.redownload(key)
             self._states[key] = entry.state
             self.counts[entry.state] += 1
+            if key in known:
+                self.resumed[entry.state] = self.resumed.get(entry.state, 0) + 1
         if recovered:
             self._say(f"{len(recovered)} row(s) were being created when a run stopped: "
                       "now ambiguous")
@@ -214,6 +216,7 @@ class Runner(Engine):
             self._hook("after-logged")
             self._commit(journal.submitted(key, task.task_id))  # before anything else
             self._hook("after-submitted")
+            self.created += 1
             self._create_pause.clear()
             self.window.created(self._busy())
             self._slot.set()

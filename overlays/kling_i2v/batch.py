@@ -168,6 +168,11 @@ class BatchResult:
     max_running: int | None = None
     """The task window the batch ended with (the account's limit, if it met it)."""
     creates_sent: int = 0
+    created: int = 0
+    """Tasks this run created (creates the gateway answered with a task id)."""
+    resumed: Mapping[RowState, int] = attrs.field(factory=dict)
+    """For a run that resumes: how many of its rows an earlier run had journaled, by the
+    state they were in when this run began (empty for a first run)."""
     limited: int = 0
     """Creates the gateway answered 429 (too many running, or saturated)."""
     fits: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict)
@@ -242,6 +247,7 @@ async def run_batch(
     return BatchResult(rows=runner.final_rows, out_dir=runner.out, journal_path=folder.journal.path,
                        stopped=runner.stopped or "finished", error=runner.error,
                        recovered=recovered, other_rows=others, max_running=runner.window.limit,
-                       creates_sent=runner.creates_sent, limited=runner.window.limited,
+                       creates_sent=runner.creates_sent, created=runner.created,
+                       resumed=dict(runner.resumed), limited=runner.window.limited,
                        fits=runner.fits)
 

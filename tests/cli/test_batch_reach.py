@@ -44,3 +44,20 @@ def test_advice_for_one_failed_row_speaks_of_it_not_them(cli: Cli, fake_gateway:
     assert run.code == ExitCode.TASK_FAILED, run.text
     assert "line 3: the task failed: --retry-failed creates it again (and pays again)" in run.text
     assert "them" not in run.text
+
+
+def test_a_rerun_says_it_resumed_and_what_it_created(cli: Cli, fake_gateway: FakeGateway,
+                                                     tmp_path: Path) -> None:
+    # the fix round's A6: a rerun with nothing to do looked like the first run
+    _shots(tmp_path, ["a", "b", "doomed [fake:fail]"])
+    first = cli("batch", "shots.csv", "--out", "videos", *FAST)
+    assert first.code == ExitCode.TASK_FAILED and "resumed" not in first.text
+
+    again = cli("batch", "shots.csv", "--out", "videos", *FAST)
+    assert again.code == ExitCode.TASK_FAILED
+    assert "resumed: 0 created, 2 already done, 1 failed earlier" in again.text
+    assert fake_gateway.count(on="create") == 3
+
+    (tmp_path / "shots.csv").write_text((tmp_path / "shots.csv").read_text() + "cat.png,d\n")
+    more = cli("--json", "batch", "shots.csv", "--out", "videos", *FAST)
+    assert more.json()["resumed"] == "resumed: 1 created, 2 already done, 1 failed earlier"

@@ -172,9 +172,15 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
     fetch = {row.key: download_command(args, row.task_id, result.path_of(row))
              for row in result.rows if row.state is RowState.SUCCEEDED and row.task_id}
     # the pre-flight's warnings (printed on stderr before the run without --json)
+    resumed = _resumed(result)
+
+    def human(out: Output) -> None:
+        print_batch(out, result, str(args.source), rerun, fetch)
+        if resumed:
+            out.line(resumed)
+
     output.emit({**batch_json(result, str(args.source), code, fetch),
-                 "warnings": report.warning_lines()},
-                lambda out: print_batch(out, result, str(args.source), rerun, fetch))
+                 "warnings": report.warning_lines(), "resumed": resumed or None}, human)
     note_gallery(output, page)
     return code
 
@@ -200,6 +206,21 @@ def _check_adoptions(args: argparse.Namespace, api_token: str) -> None:
                            f"{task_id}; check the id (the task to link carries the "
                            f"external_task_id {row.external_task_id}). Line {row.line} stays "
                            "ambiguous; nothing was linked or sent", ExitCode.INVALID_INPUT) from None
+
+
+def _resumed(result: BatchResult) -> str:
+    """One line for a run that resumed an earlier one: what this run created, and what the
+    earlier runs had already settled (a rerun with nothing to do shows the same table)."""
+    from ..journal import RowState
+
+    if not result.resumed:
+        return ""
+    earlier = [(RowState.DOWNLOADED, "already done"), (RowState.FAILED, "failed earlier"),
+               (RowState.AMBIGUOUS, "ambiguous earlier"),
+               (RowState.SUBMITTED, "running from earlier"),
+               (RowState.SUCCEEDED, "to download from earlier")]
+    told = [f"{result.resumed[state]} {text}" for state, text in earlier if result.resumed.get(state)]
+    return f"resumed: {result.created} created" + "".join(f", {t}" for t in told)
 
 
 _SHOWN_PROBLEMS = 20
