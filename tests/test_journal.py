@@ -287,3 +287,28 @@ def test_adopt_links_an_ambiguous_row_to_a_task(tmp_path: Path) -> None:
     assert row.state is RowState.SUBMITTED and row.task_id == "T7" and row.line == 4
     _, records = read_log(out / LOG_NAME)
     assert records[-1]["how"] == "adopted" and records[-1]["task_id"] == "T7"
+
+
+def test_a_run_undoes_an_adoption_the_gateway_does_not_know(gw: FakeGateway, manifest: Path,
+                                                            tmp_path: Path) -> None:
+    # a typo in adopt() (no gateway check there) must leave the row ambiguous, not failed
+    # with advice to pay again (the fix round's A1, library side)
+    from kling_i2v.testing import Fault
+
+    out = tmp_path / "out"
+    gw.inject(Fault.drop_after_create(), on="create")
+    first = run(gw, manifest, out)
+    (lost,) = first.ambiguous()
+    adopt(out, lost.line, "nonexistent123")
+    second = run(gw, manifest, out)
+    (row,) = [r for r in second.rows if r.key == lost.key]
+    assert row.state is RowState.AMBIGUOUS and row.task_id is None
+    assert row.reason.startswith("the adopted task nonexistent123 is not known to the gateway: "
+                                 "check the id")
+    assert gw.count(on="create") == 5  # nothing created again
+    third = run(gw, manifest, out)  # the task log's adoption is not replayed into the row
+    assert [r.state for r in third.rows if r.key == lost.key] == [RowState.AMBIGUOUS]
+    (task,) = [t for t in gw.tasks.values() if t.external_task_id == lost.external_task_id]
+    adopt(out, lost.line, task.task_id)  # the right id, found after all
+    fourth = run(gw, manifest, out)
+    assert {r.state for r in fourth.rows} == {RowState.DOWNLOADED}

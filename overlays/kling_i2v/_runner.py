@@ -30,7 +30,7 @@ from .errors import (
     TaskNotFoundError,
 )
 from .fields import IMAGE_FIELDS
-from .journal import JournalRow, NewRow, RowState
+from .journal import Journal, JournalRow, NewRow, RowState
 from .motion import BRUSHES_COLUMN
 from .outcomes import Outcome, classify
 from .requests import build_request_body
@@ -293,6 +293,13 @@ class Runner(Engine):
                     outcome = classify("query", failure)
                     if outcome is Outcome.FATAL:
                         raise Fatal(failure)
+                    if outcome is Outcome.FAILED and isinstance(failure, TaskNotFoundError) \
+                            and _adopted(journal, key, task_id):
+                        # a mistyped --adopt / adopt(): the row's own task may still exist
+                        self._commit(journal.unadopt(
+                            key, f"the adopted task {task_id} is not known to the gateway: check "
+                                 f"the id; {describe(failure)}"))
+                        return
                     if outcome is Outcome.FAILED and isinstance(failure, TaskNotFoundError):
                         self._commit(journal.failed(
                             key, f"the gateway does not know task {task_id}: {describe(failure)}",
@@ -374,6 +381,12 @@ class Runner(Engine):
         if task.video_url and task.video_url != entry.video_url:
             return self._commit(self._need_folder().journal.succeeded(key, task.video_url))
         return entry
+
+def _adopted(journal: Journal, key: str, task_id: str) -> bool:
+    """Whether the row's task id is one a user linked (`adopt`), not the gateway's answer."""
+    attempts = journal.attempts(key)
+    return bool(attempts) and attempts[-1].outcome == "adopted" and attempts[-1].task_id == task_id
+
 
 def _has_local_image(fields: Mapping[str, Any]) -> bool:
     """Whether building the body reads a file (then it goes off the event loop)."""

@@ -277,6 +277,16 @@ class Journal:
         return self._answered(key, RowState.AMBIGUOUS, RowState.SUBMITTED, "adopted", task_id,
                               reason=f"adopted task {task_id}")
 
+    def unadopt(self, key: str, reason: str) -> JournalRow:
+        """An adopted task the gateway does not know: the row is ambiguous again. The attempt
+        keeps the wrong id, so that replaying the task log does not link it again."""
+        with self._transaction():
+            row = self._move(key, (RowState.SUBMITTED,), RowState.AMBIGUOUS, task_id=None,
+                             reason=reason)
+            self._db.execute("UPDATE creates SET outcome = 'ambiguous' WHERE external_task_id = ?",
+                             (row.external_task_id,))
+            return row
+
     def _answered(self, key: str, before: RowState, to: RowState, outcome: str,
                   task_id: str | None = None, **columns: Any) -> JournalRow:
         """A create's answer, in one transaction: the row moves and its attempt records the
