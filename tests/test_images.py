@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 from kling_i2v import Image, ImageError
 from kling_i2v.images import _CHUNK as CHUNK
@@ -539,3 +540,19 @@ def test_a_relative_path_is_sent_from_where_it_was_checked(
     monkeypatch.chdir(tmp_path / "b")
     assert b"".join(img.base64_chunks()) == base64.b64encode(data)
     assert img.source == "cat.png"
+
+
+def test_the_file_endings_a_folder_batch_takes_follow_the_spec_formats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kling_i2v import _imageheader
+
+    # literal: the spec's x-image-rules formats today are jpeg and png
+    assert _imageheader.image_suffixes() == (".jpg", ".jpeg", ".png")
+    # and they are read from the spec, not written again: a spec with png only
+    _imageheader.image_suffixes.cache_clear()
+    monkeypatch.setattr(_imageheader, "rules", lambda: attrs.evolve(rules(), formats=("png",)))
+    try:
+        assert _imageheader.image_suffixes() == (".png",)
+    finally:
+        _imageheader.image_suffixes.cache_clear()

@@ -58,6 +58,18 @@ def rules() -> ImageRules:
     )
 
 
+# The file-name endings each image format is written with: naming, not an API rule (which
+# formats the API takes is `rules().formats`, from the spec).
+_SUFFIXES = {"jpeg": (".jpg", ".jpeg"), "png": (".png",)}
+
+
+@functools.cache
+def image_suffixes() -> tuple[str, ...]:
+    """The endings of the files whose format the API takes (the spec's x-image-rules
+    formats), e.g. (".jpg", ".jpeg", ".png")."""
+    return tuple(s for fmt in rules().formats for s in _SUFFIXES.get(fmt, (f".{fmt}",)))
+
+
 class NeedMore(Exception):
     """The header goes on past the bytes given; read more and call again."""
 

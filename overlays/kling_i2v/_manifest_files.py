@@ -19,7 +19,7 @@ from .validation import closest
 if TYPE_CHECKING:
     from .manifest import ManifestError
 
-__all__ = ["IMAGE_SUFFIXES", "JSON_LINES_SUFFIXES", "OUTPUT_COLUMN", "Found", "Record",
+__all__ = ["JSON_LINES_SUFFIXES", "OUTPUT_COLUMN", "Found", "Record",
            "csv_records", "folder_records", "json_lines_records"]
 
 OUTPUT_COLUMN = "output"
@@ -27,8 +27,6 @@ OUTPUT_COLUMN = "output"
 # (kling_i2v.motion.BRUSHES_COLUMN, written out to keep this module free of imports).
 _OTHER_COLUMNS = (OUTPUT_COLUMN, "motion_brushes")
 """The one manifest column that is not a request field: the video's file name."""
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-"""What a folder batch picks up (the upstream image formats)."""
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 # what a spreadsheet may separate cells with; the header row decides (see _dialect)
 _DELIMITERS = (",", ";", "\t", "|")
@@ -182,9 +180,14 @@ def json_lines_records(path: Path) -> Iterator[Record]:
         yield Record(number, values, tuple(problems))
 
 
-def folder_records(path: Path, suffixes: Collection[str] = IMAGE_SUFFIXES) -> Iterator[Record]:
-    """One row per image of the folder; `suffixes`: which files are images (batch --fit
-    takes every format Pillow reads, preflight.folder_suffixes)."""
+def folder_records(path: Path, suffixes: Collection[str] | None = None) -> Iterator[Record]:
+    """One row per image of the folder; `suffixes`: which files are images (default: the
+    formats the spec's image rules take; batch --fit takes every format Pillow reads,
+    preflight.folder_suffixes)."""
+    if suffixes is None:
+        from ._imageheader import image_suffixes
+
+        suffixes = image_suffixes()
     images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
     for number, image in enumerate(images, start=1):
         yield Record(number, {"image": image.name, OUTPUT_COLUMN: image.stem + ".mp4"})

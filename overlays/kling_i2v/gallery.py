@@ -277,7 +277,9 @@ def _thumbnail(out: Path, card: Card) -> str | None:
     try:
         data = _thumbnail_bytes(source)
     except MissingExtraError:
-        if Path(source).suffix.lower() in (".jpg", ".jpeg", ".png"):
+        from ._imageheader import image_suffixes
+
+        if Path(source).suffix.lower() in image_suffixes():
             return os.path.relpath(source, out)
         return None
     except (OSError, ValueError):  # an unreadable image: the card says so by having none

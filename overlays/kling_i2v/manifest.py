@@ -32,9 +32,9 @@ from typing import Any
 
 import attrs
 
+from ._imageheader import image_suffixes
 from ._inputs import regular_file
 from ._manifest_files import (
-    IMAGE_SUFFIXES,
     JSON_LINES_SUFFIXES,
     OUTPUT_COLUMN,
     Found,
@@ -49,7 +49,7 @@ from .images import Image
 from .motion import BRUSHES_COLUMN, check_brushes
 from .requests import build_request_body
 
-__all__ = ["IMAGE_SUFFIXES", "OUTPUT_COLUMN", "Manifest", "ManifestError", "ManifestRow",
+__all__ = ["OUTPUT_COLUMN", "Manifest", "ManifestError", "ManifestRow",
            "Problem", "check_request", "local_images", "read_manifest", "read_rows"]
 
 # a scheme of two letters or more: "C:\\cat.png" stays a path
@@ -138,7 +138,7 @@ def read_rows(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
 
 def read_manifest(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None = None, *,
                   allow_unknown_model: bool = False,
-                  folder_suffixes: Collection[str] = IMAGE_SUFFIXES) -> Manifest:
+                  folder_suffixes: Collection[str] | None = None) -> Manifest:
     """Every row of a manifest or folder, checked: the good rows and the problems of the
     others. Raises ManifestError only when the file as a whole cannot be read (encoding,
     size, header), OSError when it does not exist."""
@@ -147,7 +147,7 @@ def read_manifest(source: str | os.PathLike[str], defaults: Mapping[str, Any] | 
     if path.is_dir():
         records = list(folder_records(path, folder_suffixes))
         if not records:
-            kinds = "/".join(IMAGE_SUFFIXES) if folder_suffixes == IMAGE_SUFFIXES else "readable"
+            kinds = "/".join(image_suffixes()) if folder_suffixes is None else "readable"
             raise ManifestError(str(path), [f"no {kinds} images in this folder"])
         base = path
     elif path.suffix.lower() in JSON_LINES_SUFFIXES:

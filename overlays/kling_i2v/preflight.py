@@ -29,9 +29,10 @@ from typing import Any, TypeVar
 
 import attrs
 
+from ._imageheader import image_suffixes
 from .errors import ImageError
 from .fields import request_fields
-from .manifest import IMAGE_SUFFIXES, Manifest, ManifestRow, Problem, local_images, read_manifest
+from .manifest import Manifest, ManifestRow, Problem, local_images, read_manifest
 from .motion import BRUSHES_COLUMN
 
 __all__ = ["Notice", "Plan", "Preflight", "make_plan", "preflight"]
@@ -94,7 +95,7 @@ def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
 
     suffixes = folder_suffixes(fit)
     manifest = read_manifest(source, defaults, allow_unknown_model=allow_unknown_model,
-                             folder_suffixes=suffixes)
+                             folder_suffixes=suffixes if fit else None)
     problems = list(manifest.problems)
     warnings: list[Notice] = []
     valid: list[ManifestRow] = []
@@ -130,7 +131,7 @@ def folder_suffixes(fit: bool) -> frozenset[str]:
     format Pillow decodes here, which fit turns into one of those."""
     from ._pillow import readable_suffixes
 
-    return frozenset(IMAGE_SUFFIXES) | (readable_suffixes() if fit else frozenset())
+    return frozenset(image_suffixes()) | (readable_suffixes() if fit else frozenset())
 
 
 def _left_out(folder: Path, taken: frozenset[str], fit: bool) -> tuple[tuple[str, str], ...]:
@@ -140,24 +141,24 @@ def _left_out(folder: Path, taken: frozenset[str], fit: bool) -> tuple[tuple[str
     from ._pillow import EXTRA, readable_suffixes
 
     convertible = readable_suffixes() - taken
+    api_files = "/".join(image_suffixes())  # ".jpg/.jpeg/.png": the spec's image formats
     if fit:
         why_other = "not an image Pillow reads ({names})"
     elif convertible:
         why_other = "not an image ({names})"
     else:  # without Pillow nothing says which of them --fit would take
-        why_other = (f"not {_API_FILES} ({{names}}); --fit (with {EXTRA}) takes any image "
+        why_other = (f"not {api_files} ({{names}}); --fit (with {EXTRA}) takes any image "
                      "Pillow reads")
     left = []
     for path in sorted(folder.iterdir()):
         suffix = path.suffix.lower()
         if path.is_file() and suffix not in taken:
-            why = (f"not {_API_FILES}, the files the API takes ({{names}}); --fit converts them"
+            why = (f"not {api_files}, the files the API takes ({{names}}); --fit converts them"
                    if suffix in convertible else why_other)
             left.append((path.name, why))
     return tuple(left)
 
 
-_API_FILES = "/".join(IMAGE_SUFFIXES)  # ".jpg/.jpeg/.png"
 
 
 def _names(names: Sequence[str]) -> str:
