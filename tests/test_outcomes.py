@@ -130,6 +130,8 @@ def test_a_model_the_spec_does_not_list_fails_on_model_not_found_instead_of_paus
     assert classify("create", answer(502, b"<html>", HTML), model_listed=False) is A
     assert classify("create", task(403, "insufficient_user_quota"), model_listed=False) is Z
     assert classify("create", gateway(429, None), model_listed=False) is P
+    # only model_not_found: any other 503 is an outage, waited out whatever the model
+    assert classify("create", gateway(503, None, "busy"), model_listed=False) is P
 
 
 def test_a_create_is_retried_only_when_the_gateway_itself_said_nothing_was_created() -> None:

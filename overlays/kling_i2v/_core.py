@@ -17,7 +17,7 @@ from . import _http, _wire
 from ._download import DEFAULT_MAX_VIDEO_BYTES, Target, no_video, shown
 from ._http import DEFAULT_TIMEOUT, BearerAuth, RetryPolicy, check_secure
 from .body import streamed
-from .capabilities import capability_warnings, model_names
+from .capabilities import capability_warnings, model_listed
 from .errors import APIResponseError, ConfigurationError, DownloadError, KlingError
 from .outcomes import Operation, Outcome, classify
 from .polling import Clock, PollPolicy, Waiter
@@ -157,7 +157,7 @@ class ClientCore:
             log.warning("%s", warning)
         # local images are streamed from their files as the body is sent (body.py)
         return Request("create", streamed(kwargs, body), body.external_task_id, warnings,
-                       model_listed=str(body.fields.get("model_name")) in model_names())
+                       model_listed=model_listed(body.fields.get("model_name")))
 
     @staticmethod
     def query_request(task: TaskOrId) -> Request:

@@ -105,10 +105,10 @@ class Engine:
         self._folder: BatchFolder | None = None
         self.creates_sent = 0
         self.reached = False
+        """Whether anything answered in this run (a batch that reaches nothing stops)."""
         self.created = 0
         self.resumed: dict[RowState, int] = {}
         """The states of this run's rows that an earlier run had journaled, as this one began."""
-        """Whether anything answered in this run (a batch that reaches nothing stops)."""
         self._reserved = 0
         """Creators past the task window's check whose row is not yet `submitting`."""
         self.final_rows: list[JournalRow] = []

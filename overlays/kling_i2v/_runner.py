@@ -19,7 +19,7 @@ from ._engine import (
     remove_partial_downloads,
     status_of,
 )
-from .capabilities import model_names
+from .capabilities import model_listed
 from .batchfolder import BatchFolder, created_record, open_folder, sending_record
 from .errors import (
     AmbiguousCreateError,
@@ -230,8 +230,8 @@ class Runner(Engine):
         journal = self._need_folder().journal
         reason = describe(error)
         self.reached = self.reached or not _unreached(error)
-        model = self.rows[key].fields.get("model_name")
-        outcome = classify("create", error, model_listed=model is None or str(model) in model_names())
+        outcome = classify("create", error,
+                           model_listed=model_listed(self.rows[key].fields.get("model_name")))
         if outcome is Outcome.AMBIGUOUS:
             self._commit(journal.ambiguous(key, reason))
             if _no_gateway_at_all(error):

@@ -31,6 +31,11 @@ def model_names() -> tuple[str, ...]:
     return tuple(enum_values("ModelName"))
 
 
+def model_listed(model: object) -> bool:
+    """Whether a request's model_name is one the spec lists (None: the default, listed)."""
+    return model is None or str(model) in model_names()
+
+
 def default_model() -> str:
     """The `model_name` the client sends when none is given (the spec's default)."""
     return str(request_schema()["properties"]["model_name"]["default"])

@@ -286,8 +286,6 @@ class NotAGatewayError(APIResponseError):
         )
 
 
-
-
 class ResponseTooLargeError(APIResponseError):
     """An answer larger than the client's cap (after decompression); it was not read."""
 

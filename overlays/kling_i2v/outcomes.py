@@ -192,12 +192,16 @@ RULES: tuple[Rule, ...] = (
     Rule(_is(RateLimitError), P, P, R,
          "429: gf Errors 'upstream group saturated' (no Retry-After) and the per-token "
          "concurrency gate; a CDN's 429 on a download is that host's, not the gateway's"),
-    Rule(lambda e: isinstance(e, APIStatusError) and e.status_code == 503, P, R, R,
+    Rule(lambda e: (isinstance(e, APIStatusError) and e.status_code == 503
+                    and e.code == "model_not_found"), P, R, R,
          "503 model_not_found: gf Errors 'no channel serves the model'; every request to "
          "the model waits. For a model the spec does not list, the gateway may simply not "
          "have it: that create fails (nothing was created, gf Billing) instead of holding "
          "back every other create. How long a missing channel lasts no source says: a "
          "judgement", create_unlisted=F),
+    Rule(lambda e: isinstance(e, APIStatusError) and e.status_code == 503, P, R, R,
+         "any other 503 in the gateway's shape: gf Errors lists 503 only as "
+         "model_not_found; an outage is waited out, whatever the model"),
     Rule(lambda e: isinstance(e, APIStatusError) and e.status_code >= 500, R, R, R,
          "other gateway 5xx in its own shape: gf Billing, an error answer means no task"),
     Rule(_is(AuthenticationError), Z, Z, F,

@@ -5,7 +5,7 @@
     report.problem_lines()           # repeats told once: "20 rows (...): prompt: ... — add a ..."
     plan = make_plan(report.rows, Path("videos"))
 
-A folder batch takes the images the API takes (.jpg, .jpeg, .png), or with `fit` every
+A folder batch takes the files of the spec's image formats (x-image-rules), or with `fit` every
 format Pillow decodes (.webp, .heic, .gif, .bmp, .tiff, ...: fit converts them); the files
 it leaves out are counted, with why, among the warnings.
 
@@ -126,9 +126,9 @@ def preflight(source: str | os.PathLike[str], defaults: Mapping[str, Any] | None
 
 
 def folder_suffixes(fit: bool) -> frozenset[str]:
-    """The files a folder batch takes as images: the formats the API takes (gateway-facts.md,
-    "Rules the upstream Kling documentation adds": .jpg/.jpeg/.png), or with `fit` every
-    format Pillow decodes here, which fit turns into one of those."""
+    """The files a folder batch takes as images: those of the formats the API takes (the
+    spec's x-image-rules formats, _imageheader.image_suffixes), or with `fit` every format
+    Pillow decodes here, which fit turns into one of those."""
     from ._pillow import readable_suffixes
 
     return frozenset(image_suffixes()) | (readable_suffixes() if fit else frozenset())
@@ -157,8 +157,6 @@ def _left_out(folder: Path, taken: frozenset[str], fit: bool) -> tuple[tuple[str
                    if suffix in convertible else why_other)
             left.append((path.name, why))
     return tuple(left)
-
-
 
 
 def _names(names: Sequence[str]) -> str:
@@ -255,7 +253,6 @@ def _places(wheres: Sequence[str]) -> str:
     shown = ", ".join(wheres[:_SHOWN_PLACES])
     more = len(wheres) - _SHOWN_PLACES
     return f"{len(wheres)} rows ({shown}{f' and {more} more' if more > 0 else ''})"
-
 
 
 # ============================================================================ plan

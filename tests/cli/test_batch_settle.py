@@ -116,5 +116,12 @@ def test_adopting_an_id_the_gateway_does_not_know_leaves_the_row_ambiguous(
 
     again = cli("batch", "shots.csv", "--out", "videos", *FAST)  # the row is still ambiguous
     assert again.code == ExitCode.AMBIGUOUS and lost.external_task_id in again.text
+    # the other row's task is real but is not this row's: refused too (its external id)
+    (other,) = [t for t in fake_gateway.tasks.values() if t is not lost]
+    wrong = cli("batch", "shots.csv", "--out", "videos", "--adopt", f"{line}={other.task_id}", *FAST)
+    assert wrong.code == ExitCode.INVALID_INPUT, wrong.text
+    assert (f"task {other.task_id} carries external_task_id {other.external_task_id}, not line "
+            f"{line}'s {lost.external_task_id}") in " ".join(wrong.text.split())
+    assert fake_gateway.count(on="create") == 2
     assert cli("batch", "shots.csv", "--out", "videos", "--adopt", f"{line}={lost.task_id}",
                *FAST).code == ExitCode.OK

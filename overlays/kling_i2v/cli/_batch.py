@@ -186,10 +186,13 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
 
 
 def _check_adoptions(args: argparse.Namespace, api_token: str) -> None:
-    """Each --adopt's row is ambiguous and its task is one the gateway knows, before any row
-    is linked: a mistyped id would otherwise turn a row whose task may exist into a failed
-    one (the gateway answers 400 `task_not_exist` for an id it does not know:
-    gateway-facts.md, Errors). Any other error of the query is the run's to meet."""
+    """Each --adopt's row is ambiguous and its task is one the gateway knows and that
+    carries the row's external_task_id, before any row is linked: a mistyped id would
+    otherwise turn a row whose task may exist into a failed one (the gateway answers 400
+    `task_not_exist` for an id it does not know: gateway-facts.md, Errors), and another
+    row's task would be linked to this one. Kling's reply in the query carries
+    `task_info.external_task_id` (gateway-facts.md, Query); when it is absent, the id
+    cannot be checked. Any other error of the query ends the command, nothing linked."""
     if not args.adopt:
         return
     from ..batchfolder import adoptable
@@ -200,12 +203,18 @@ def _check_adoptions(args: argparse.Namespace, api_token: str) -> None:
     with KlingClient(api_token, base_url=getattr(args, "base_url", None)) as kling:
         for row, task_id in rows:
             try:
-                kling.get(task_id)
+                task = kling.get(task_id)
             except TaskNotFoundError:
                 raise Stop(f"--adopt {row.line}={task_id}: the gateway does not know task "
                            f"{task_id}; check the id (the task to link carries the "
                            f"external_task_id {row.external_task_id}). Line {row.line} stays "
                            "ambiguous; nothing was linked or sent", ExitCode.INVALID_INPUT) from None
+            if task.external_task_id is not None and task.external_task_id != row.external_task_id:
+                raise Stop(f"--adopt {row.line}={task_id}: task {task_id} carries external_task_id "
+                           f"{task.external_task_id}, not line {row.line}'s "
+                           f"{row.external_task_id}: it is another request's task. Line "
+                           f"{row.line} stays ambiguous; nothing was linked or sent",
+                           ExitCode.INVALID_INPUT)
 
 
 def _resumed(result: BatchResult) -> str:

@@ -108,8 +108,9 @@ def wait_command(args: argparse.Namespace, task_id: str) -> str:
 def download_command(args: argparse.Namespace, task_id: str, out: str | os.PathLike[str] | None,
                      *, overwrite: bool = False) -> str:
     """`kling-i2v download TASK_ID --out OUT` against the gateway the user named: the hint
-    after a video that could not be fetched (the task is done and paid for; its video
-    stays on the gateway's side for a while, gateway-facts.md "Query": 30 days)."""
+    after a video that could not be fetched (the task is done and paid for; Kling deletes
+    its videos after 30 days, gateway-facts.md "Query"; how long the gateway's result_url
+    works, no source says)."""
     return shlex.join(["kling-i2v", "download", task_id, *_save_options(out, overwrite),
                        *_gateway_options(args)])
 
