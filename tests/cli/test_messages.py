@@ -46,6 +46,3 @@ def test_the_cli_defines_no_library_error() -> None:
                     and value.__module__ == module.__name__]
     assert {cls.__name__ for cls in defined} >= {"Stop", "UsageError"}
     assert [cls for cls in defined if issubclass(cls, KlingError)] == []
-    stop = kling_i2v.cli._exit.Stop
-    assert stop.__doc__ is not None and "\n" not in stop.__doc__.strip()
-    assert "CLI control flow" in stop.__doc__
