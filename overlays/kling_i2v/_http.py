@@ -118,11 +118,15 @@ class BearerAuth(httpx.Auth):
         self._origin = (base_url.scheme, base_url.host, base_url.port)
 
     def auth_flow(self, request: httpx.Request) -> Any:
+        self.apply(request)
+        yield request
+
+    def apply(self, request: httpx.Request) -> None:
+        """The token, on `request` if it is for the gateway (also used by _send.Direct)."""
         url = request.url
         if (url.scheme, url.host, url.port) == self._origin:
             check_secure(url)
             request.headers["Authorization"] = f"Bearer {self.__token}"
-        yield request
 
     def __repr__(self) -> str:
         return "BearerAuth(token='***')"

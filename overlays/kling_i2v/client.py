@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, Unpack
 
 import httpx
 
-from . import _flows, _wire
+from . import _flows, _send, _wire
 from ._core import DEFAULT_BASE_URL, DEFAULT_MAX_CONNECTIONS, ClientCore, Deadlines, TaskOrId
 from ._core import ProgressCallback as ProgressCallback
 from ._flows import Exchange, Flow, Sleep
@@ -94,6 +94,10 @@ class _ClientBase(Generic[H]):
         self._owns_http = http_client is None
         self._http = http_client or self._new_http(self._core.http_options(timeout), limits)
         self._http.auth = self._core.auth
+        # our own pool: requests go beneath Client.send (_send.py); a client the user gave
+        # keeps every layer of its own (hooks, auth, cookies)
+        self._direct = (_send.Direct(self._http, self._core.auth)
+                        if self._owns_http and _send.Direct.usable(self._http) else None)
         self._clock: Clock = clock or self._default_clock()
 
     def _new_http(self, options: dict[str, Any], limits: httpx.Limits) -> H:
@@ -111,12 +115,18 @@ class _ClientBase(Generic[H]):
         return str(self._core.base_url)
 
     def _exchange_request(self, http: httpx.Client | httpx.AsyncClient, action: Exchange) -> httpx.Request:
+        if http.is_closed:  # before anything is sent: nothing to be unsure about
+            raise ConfigurationError("the client is closed: make a new one (or call it inside "
+                                     "its `with` block)")
         kwargs = action.request.kwargs
         if isinstance(http, httpx.AsyncClient):
             kwargs = for_async(kwargs)
+        timeout = action.deadline.timeout(http.timeout)
+        if self._direct is not None:
+            return self._direct.build(kwargs, action.url, timeout, anonymous=action.anonymous)
         if action.url is not None:
             kwargs = {**kwargs, "url": action.url}
-        return http.build_request(**kwargs, timeout=action.deadline.timeout(http.timeout))
+        return http.build_request(**kwargs, timeout=timeout)
 
 
 class KlingClient(_ClientBase[httpx.Client]):
@@ -221,8 +231,9 @@ class KlingClient(_ClientBase[httpx.Client]):
         request = self._exchange_request(self._http, action)
         token = _wire.enter(action.deadline)
         try:
-            response = self._http.send(request, stream=True,
-                                       auth=None if action.anonymous else httpx.USE_CLIENT_DEFAULT)
+            response = (self._direct.send(request) if self._direct is not None else
+                        self._http.send(request, stream=True,
+                                        auth=None if action.anonymous else httpx.USE_CLIENT_DEFAULT))
             try:
                 if action.sink.begin(response):
                     for chunk in _wire.raw_chunks(response):
@@ -324,8 +335,9 @@ class AsyncKlingClient(_ClientBase[httpx.AsyncClient]):
         try:
             # asyncio.timeout bounds the whole exchange, a trickle of headers included
             async with asyncio.timeout(action.deadline.remaining()):
-                response = await self._http.send(
-                    request, stream=True, auth=None if action.anonymous else httpx.USE_CLIENT_DEFAULT)
+                response = await (self._direct.asend(request) if self._direct is not None else
+                                  self._http.send(request, stream=True, auth=None if action.anonymous
+                                                  else httpx.USE_CLIENT_DEFAULT))
                 try:
                     if action.sink.begin(response):
                         async for chunk in _wire.araw_chunks(response):
