@@ -17,11 +17,26 @@ import subprocess
 import sys
 
 import kling_i2v
+import kling_i2v.client
+import kling_i2v.errors
+import kling_i2v.images
+import kling_i2v_api.models
 from kling_i2v.testing import FakeGateway
 
 # What none of these programs needs. Each one was loaded by `status --json` before (12).
 NOT_NEEDED = ("rich", "asyncio", "sqlite3", "kling_i2v._runner", "kling_i2v.batchfolder",
-              "kling_i2v._engine", "kling_i2v.tasklog")
+              "kling_i2v._engine", "kling_i2v.tasklog",
+              # second round: the package's eager exports, the spec's field tables, the
+              # journal (batch output), the other commands' modules, and the generated
+              # models a query does not read (the models' package used to import them all)
+              "kling_i2v.fit", "kling_i2v.motion", "kling_i2v._pillow", "kling_i2v.fields",
+              "kling_i2v._jsonwords", "kling_i2v._create_fields", "kling_i2v.journal",
+              "kling_i2v.cli._create", "kling_i2v.cli._batch", "kling_i2v.cli._media",
+              "kling_i2v.cli._fake", "kling_i2v.cli._batch_output",
+              "kling_i2v_api.models.image_to_video_request",
+              "kling_i2v_api.models.camera_control", "kling_i2v_api.models.camera_control_config",
+              "kling_i2v_api.models.multi_prompt_shot", "kling_i2v_api.models.model_name",
+              "kling_i2v_api.models.video_task")
 
 _PROBE = """
 import json, sys
@@ -77,3 +92,73 @@ def test_the_probe_sees_an_import(fake_gateway: FakeGateway) -> None:
                             "kling_i2v.batch.KILL_AT_ENV\n", fake_gateway)
     assert {"asyncio", "kling_i2v._runner"} <= loaded
     assert "httpcore" in _modules_after("import kling_i2v\nkling_i2v.KlingClient()\n", fake_gateway)
+    # a lazily exported name loads its module when it is used, and only then
+    assert {"kling_i2v.fit", "kling_i2v.motion"} <= _modules_after(
+        "from kling_i2v import fit_image, MotionBrush\n", fake_gateway)
+    assert {"kling_i2v.cli._create", "kling_i2v.fields"} <= _modules_after(
+        "from kling_i2v.cli import main\nmain(['create', '--help'])\n", fake_gateway)
+    assert "kling_i2v_api.models.image_to_video_request" in _modules_after(
+        "from kling_i2v_api.models import ImageToVideoRequest\n", fake_gateway)
+
+
+# Where each name of `kling_i2v.__all__` lived when the package imported them all eagerly
+# (before issue 12's lazy exports): the names must still be those very objects.
+HOMES = {
+    "DEFAULT_BASE_URL": "kling_i2v.client", "AsyncKlingClient": "kling_i2v.client",
+    "Deadlines": "kling_i2v.client", "KlingClient": "kling_i2v.client",
+    "RetryPolicy": "kling_i2v._http", "FitResult": "kling_i2v.fit", "fit_image": "kling_i2v.fit",
+    "fit_mask": "kling_i2v.fit", "Image": "kling_i2v.images", "MotionBrush": "kling_i2v.motion",
+    "Outcome": "kling_i2v.outcomes", "classify": "kling_i2v.outcomes",
+    "PollPolicy": "kling_i2v.polling", "Task": "kling_i2v.tasks", "TaskStatus": "kling_i2v.tasks",
+    "CreateFields": "kling_i2v._create_fields", "ImageLike": "kling_i2v._create_fields",
+    "__version__": "kling_i2v._version",
+    **dict.fromkeys(("CameraControlType", "Duration", "Mode", "ModelName", "ShotType", "Sound"),
+                    "kling_i2v_api.models"),
+    **dict.fromkeys(kling_i2v.errors.__all__, "kling_i2v.errors"),
+}
+
+_EVERY_NAME = """
+import importlib, json, sys
+import kling_i2v
+homes = json.loads(sys.argv[1])
+names = sorted(kling_i2v.__all__)
+wrong = []
+for name in names:
+    value = getattr(importlib.import_module("kling_i2v"), name)
+    exec(f"from kling_i2v import {name} as imported")
+    home = getattr(importlib.import_module(homes[name]), name)
+    if not (value is home and imported is home):
+        wrong.append(name)
+print(json.dumps({"names": names, "wrong": wrong, "dir": dir(kling_i2v)}))
+"""
+
+
+def test_every_public_name_is_the_object_it_was() -> None:
+    """`from kling_i2v import X` and `kling_i2v.X` give, for every name of `__all__`, the
+    object its module defines, in a fresh process (the exports load on first use)."""
+    done = subprocess.run([sys.executable, "-c", _EVERY_NAME, json.dumps(HOMES)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout)
+    assert seen["names"] == sorted(HOMES)  # __all__ lists the same names as before
+    assert seen["wrong"] == []
+    assert set(HOMES) <= set(seen["dir"])
+    # a literal check beside the table: the classes users import first
+    assert kling_i2v.KlingClient is kling_i2v.client.KlingClient
+    assert kling_i2v.Image is kling_i2v.images.Image
+    assert kling_i2v.Mode is kling_i2v_api.models.Mode
+
+
+def test_star_import_submodules_and_unknown_names() -> None:
+    code = ("from kling_i2v import *\nimport kling_i2v\n"
+            "assert KlingClient is kling_i2v.client.KlingClient and fit_image and Mode\n"
+            "import kling_i2v_api.models as m\nassert m.video_task.VideoTask is m.VideoTask\n"
+            "for module in (kling_i2v, m):\n"
+            "    try:\n        module.NoSuchName\n    except AttributeError as exc:\n"
+            "        print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == [
+        "module 'kling_i2v' has no attribute 'NoSuchName'",
+        "module 'kling_i2v_api.models' has no attribute 'NoSuchName'"]

@@ -12,7 +12,7 @@ from kling_i2v.batch import BatchOptions
 from kling_i2v.cli import main
 from kling_i2v.cli import _batch, _create, _fake, _media
 from kling_i2v.cli._exit import UsageError
-from kling_i2v.cli._parser import COMMAND_MODULES, COMMANDS, build_parser, parse_args
+from kling_i2v.cli._parser import COMMAND_MODULES, COMMANDS, build_parser, command_module, parse_args
 
 
 def test_wait_timeout_and_poll_interval_are_the_clients(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,7 +81,7 @@ def test_building_the_parser_does_not_import_the_fake_gateway() -> None:
 def test_every_command_module_registers_itself() -> None:
     names = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     assert names == {"create", "status", "wait", "download", "batch", "gallery", "fake-gateway"}
-    assert all(callable(getattr(module, "register", None)) for module in COMMANDS)
+    assert all(callable(getattr(command_module(name), "register", None)) for name in COMMANDS)
 
 
 def _with_default(init, **changed):  # type: ignore[no-untyped-def]
@@ -95,7 +95,8 @@ def test_each_module_registers_exactly_the_commands_the_map_gives_it() -> None:
     for module in COMMANDS:
         only = build_parser(only=module)
         names = set(only._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
-        assert names == {name for name, m in COMMAND_MODULES.items() if m is module}, module
+        assert names == {name for name, m in COMMAND_MODULES.items() if m == module}, module
+    assert set(COMMAND_MODULES.values()) == set(COMMANDS)
 
 
 def test_a_command_line_builds_only_its_command(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,7 @@
 """The command line's words after a new user's trial: plain words instead of Python's,
 and a next step that works (fix round C).
 
-Covers: _jsonwords.py
+Covers: _jsonwords.py, cli/_batch_output.py
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ def test_a_short_balance_says_to_top_up_before_resuming(cli: Cli, fake_gateway: 
 
 
 def test_a_batch_stopped_for_no_reason_to_fix_just_says_resume() -> None:
-    from kling_i2v.cli._output import _resume_hint
+    from kling_i2v.cli._batch_output import _resume_hint
     from kling_i2v.errors import APIConnectionError
 
     assert _resume_hint(None) == "run the same command again to resume"

@@ -119,7 +119,7 @@ def _batch(args: argparse.Namespace, output: Output) -> ExitCode:
     from ..batch import BatchOptions, adopt, batch_client, run_batch
     from ..journal import RowState
     from ..preflight import preflight
-    from ._output import BatchDisplay, batch_json, print_batch
+    from ._batch_output import BatchDisplay, batch_json, print_batch
 
     defaults = request_options(args, skip=_NOT_BATCH_DEFAULTS)
     for name in IMAGE_FIELDS:  # paths on the command line are relative to where it is run

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..fields import IMAGE_FIELDS, request_fields
+from .._fields_doc import IMAGE_FIELDS
 from ._exit import ExitCode, Stop, UsageError
 
 if TYPE_CHECKING:
@@ -50,6 +50,8 @@ def connection_message(error: APIConnectionError, base_url: str) -> str:
 
 def request_options(args: argparse.Namespace, skip: Sequence[str]) -> dict[str, Any]:
     """The request fields given on the command line (those left out are not sent)."""
+    from ..fields import request_fields  # the spec's tables: only `create` and `batch` need them
+
     return {name: value for name in request_fields() if name not in skip
             and (value := getattr(args, name, None)) is not None}
 

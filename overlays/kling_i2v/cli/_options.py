@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from .._inputs import MAX_JSON_DEPTH, MAX_OPTION_FILE_BYTES, check_depth, read_text
-from ..fields import Field, request_fields
 from ._exit import ExitCode, UsageError, epilog
 
 if TYPE_CHECKING:
+    from ..fields import Field
     from ._output import Output
 
 __all__ = [
@@ -109,6 +109,8 @@ _METAVARS = {"image": "PATH|URL", "number": "NUMBER", "integer": "INT", "json": 
 
 def add_request_options(parser: argparse.ArgumentParser, skip: Sequence[str], title: str) -> None:
     """One option per request field of the spec, with its choices, range, default and help."""
+    from ..fields import request_fields  # the spec's tables: only `create` and `batch` need them
+
     group = parser.add_argument_group(title)
     for field in request_fields().values():
         if field.name in skip:
