@@ -49,7 +49,7 @@ class Direct:
     def __init__(self, http: httpx.Client | httpx.AsyncClient, auth: BearerAuth) -> None:
         self._http = http
         self._auth = auth
-        self._transport_for_url: Any = getattr(http, "_transport_for_url")
+        self._transport_for_url: Any = http._transport_for_url
         self._urls: dict[str, httpx.URL] = {}
 
     @staticmethod
