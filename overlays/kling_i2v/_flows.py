@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ._core import ClientCore, Request, TaskOrId
     from .polling import Waiter
 
-__all__ = ["Exchange", "Flow", "Notify", "Sink", "Sleep"]
+__all__ = ["Blocking", "Exchange", "Flow", "Notify", "Sink", "Sleep"]
 
 T = TypeVar("T")
 
@@ -64,13 +64,24 @@ class Sleep:
 
 
 @attrs.frozen
+class Blocking:
+    """File work that may wait on the disk (creating a file, fsync, a rename): the async
+    client runs `call` in a thread, so an fsync (milliseconds on a real disk) does not
+    stall every other call on the event loop; the sync client just calls it. `undo`
+    cleans up after what `call` returned when the caller was cancelled meanwhile."""
+
+    call: Callable[[], Any]
+    undo: Callable[[Any], object] | None = None
+
+
+@attrs.frozen
 class Notify:
     """What an `on_progress` callback returned: the async client awaits an awaitable."""
 
     value: object
 
 
-Flow = Generator[Exchange | Sleep | Notify, Any, T]
+Flow = Generator[Exchange | Sleep | Notify | Blocking, Any, T]
 
 
 class Stepper(Generic[T]):
@@ -81,7 +92,7 @@ class Stepper(Generic[T]):
         self._flow = flow
         self.done = False
         self.result: T
-        self.action: Exchange | Sleep | Notify
+        self.action: Exchange | Sleep | Notify | Blocking
         self.send(None)
 
     def send(self, value: Any) -> None:
@@ -90,7 +101,7 @@ class Stepper(Generic[T]):
     def throw(self, error: BaseException) -> None:
         self._advance(lambda: self._flow.throw(error))
 
-    def _advance(self, resume: Callable[[], Exchange | Sleep | Notify]) -> None:
+    def _advance(self, resume: Callable[[], Exchange | Sleep | Notify | Blocking]) -> None:
         try:
             self.action = resume()
         except StopIteration as stop:
@@ -166,11 +177,13 @@ def download(core: ClientCore, task_or_url: TaskOrId, path: str | os.PathLike[st
     if core.needs_lookup(task_or_url):
         task_or_url = yield from get(core, task_or_url, deadline)
     request = core.download_request(task_or_url)
-    target = core.download_target(path, task_or_url, overwrite)
+    target = yield Blocking(lambda: core.download_target(path, task_or_url, overwrite),
+                            undo=lambda made: made.abandon())
     try:
         yield from attempts(core, request, deadline,
                             lambda: _fetch(core, request, target, deadline))
-        return target.finish()
+        finished: Path = yield Blocking(target.finish)
+        return finished
     finally:
         target.abandon()
 

@@ -19,7 +19,7 @@ import httpx
 from . import _flows, _send, _wire
 from ._core import DEFAULT_BASE_URL, DEFAULT_MAX_CONNECTIONS, ClientCore, Deadlines, TaskOrId
 from ._core import ProgressCallback as ProgressCallback
-from ._flows import Exchange, Flow, Sleep
+from ._flows import Blocking, Exchange, Flow, Sleep
 from ._http import RetryPolicy
 from .body import for_async
 from .errors import ConfigurationError
@@ -219,6 +219,8 @@ class KlingClient(_ClientBase[httpx.Client]):
             try:
                 if isinstance(step.action, Exchange):
                     step.send(self._exchange(step.action))
+                elif isinstance(step.action, Blocking):
+                    step.send(step.action.call())
                 else:
                     if isinstance(step.action, Sleep):
                         self._clock.sleep(step.action.seconds)
@@ -319,6 +321,9 @@ class AsyncKlingClient(_ClientBase[httpx.AsyncClient]):
                 if isinstance(action, Exchange):
                     step.send(await self._exchange(action))
                     continue
+                if isinstance(action, Blocking):
+                    step.send(await _in_thread(action))
+                    continue
                 pending = (self._clock.sleep(action.seconds) if isinstance(action, Sleep)
                            else action.value)
                 if inspect.isawaitable(pending):  # an async clock or on_progress
@@ -350,3 +355,21 @@ class AsyncKlingClient(_ClientBase[httpx.AsyncClient]):
         except httpx.RequestError as exc:
             raise self._core.transport_error(exc, action.request, action.deadline) from None
         return action.sink.end()
+
+
+async def _in_thread(action: Blocking) -> Any:
+    """`action.call()` in the event loop's default thread pool. If the caller is cancelled
+    meanwhile, the call still runs to its end, and `action.undo` cleans up what it made
+    (a half-made download's temporary file)."""
+    import asyncio
+
+    future = asyncio.get_running_loop().run_in_executor(None, action.call)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        undo = action.undo
+        if undo is not None:
+            future.add_done_callback(
+                lambda done: None if done.cancelled() or done.exception() is not None
+                else undo(done.result()))
+        raise

@@ -1,0 +1,106 @@
+"""The async client keeps disk waits off its event loop (_flows.Blocking): a download's
+temporary file is created, fsync'd and renamed in a worker thread, and a cancelled call
+leaves no temporary file behind. The sync client does the same work in its own thread.
+Also: sniffio is installed, so httpcore's async locks do not pay a failed import each."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kling_i2v import AsyncKlingClient, KlingClient
+from kling_i2v._core import ClientCore
+
+from tests.test_send import TASK, TOKEN, RawServer
+
+
+@pytest.fixture
+def server() -> Iterator[RawServer]:
+    raw = RawServer()
+    yield raw
+    raw.close()
+
+
+def _record_threads(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    seen: dict[str, list[int]] = {"fsync": [], "open": []}
+    real_fsync, real_open = os.fsync, os.open
+
+    def fsync(fd: int) -> None:
+        seen["fsync"].append(threading.get_ident())
+        real_fsync(fd)
+
+    def open_(path: Any, flags: int, mode: int = 0o777, **kwargs: Any) -> int:
+        if str(path).endswith(".part"):
+            seen["open"].append(threading.get_ident())
+        return real_open(path, flags, mode, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "open", open_)
+    return seen
+
+
+def test_async_download_creates_and_fsyncs_its_file_off_the_event_loop(
+        server: RawServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _record_threads(monkeypatch)
+
+    async def run() -> tuple[Path, int]:
+        async with AsyncKlingClient(TOKEN, base_url=server.base_url) as kling:
+            path = await kling.download(TASK, tmp_path / "v.mp4")
+            return path, threading.get_ident()
+
+    path, loop_thread = asyncio.run(run())
+    assert path.read_bytes()[4:8] == b"ftyp"
+    assert len(seen["open"]) == 1 and len(seen["fsync"]) == 1
+    assert loop_thread not in seen["open"] + seen["fsync"]
+
+
+def test_sync_download_does_its_disk_work_in_the_calling_thread(
+        server: RawServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _record_threads(monkeypatch)
+    with KlingClient(TOKEN, base_url=server.base_url) as kling:
+        kling.download(TASK, tmp_path / "v.mp4")
+    assert seen["open"] == seen["fsync"] == [threading.get_ident()]
+
+
+def test_a_download_cancelled_while_its_file_is_made_leaves_no_temporary_file(
+        server: RawServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started, release = threading.Event(), threading.Event()
+    real = ClientCore.download_target
+
+    def slow_target(self: ClientCore, *args: Any) -> Any:
+        started.set()
+        release.wait(10)
+        return real(self, *args)
+
+    monkeypatch.setattr(ClientCore, "download_target", slow_target)
+
+    async def run() -> None:
+        async with AsyncKlingClient(TOKEN, base_url=server.base_url) as kling:
+            call = asyncio.create_task(kling.download(TASK, tmp_path / "v.mp4"))
+            while not started.is_set():
+                await asyncio.sleep(0.01)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            release.set()
+            await asyncio.sleep(0.2)  # the thread makes the file; the undo removes it
+
+    asyncio.run(run())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sniffio_is_a_dependency_and_installed() -> None:
+    """httpcore 1.0.9 imports sniffio on every async lock/event set-up
+    (httpcore/_synchronization.py, current_async_library); anyio >= 4.11 no longer installs
+    it (agronholm/anyio#1021), and a failed import searches sys.path each time
+    (encode/httpcore#1103). Profiled here: ~20% of a batch run's CPU went to those searches."""
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert any(dep.startswith("sniffio") for dep in pyproject["project"]["dependencies"])
+    assert importlib.util.find_spec("sniffio") is not None
