@@ -157,13 +157,13 @@ class DeadlineTransport(httpx.HTTPTransport):
     there. The async client needs none of this: asyncio.timeout() bounds the call."""
 
     def __init__(self, *, limits: httpx.Limits, verify: Any = True) -> None:
-        import httpcore
+        from ._pool import ConnectionPool  # hook (owner: pool): the one-walk assignment pass
 
         # one SSL context for both pools: loading the CA bundle is the slow part
         ssl_context = httpx.create_ssl_context(verify=verify)
         super().__init__(limits=limits, verify=ssl_context)
         old = self._pool
-        self._pool = httpcore.ConnectionPool(
+        self._pool = ConnectionPool(
             ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,

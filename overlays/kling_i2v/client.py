@@ -255,7 +255,11 @@ class AsyncKlingClient(_ClientBase[httpx.AsyncClient]):
     """The same calls as KlingClient, awaitable, over one pooled httpx.AsyncClient."""
 
     def _new_http(self, options: dict[str, Any], limits: httpx.Limits) -> httpx.AsyncClient:
-        return httpx.AsyncClient(**options, limits=limits)
+        from . import _pool  # imports httpcore: only once a client is made
+
+        # our pool, as the sync client's DeadlineTransport has: httpcore's own pass costs
+        # O(connections^2) with many idle connections (see _pool)
+        return httpx.AsyncClient(**options, transport=_pool.async_transport(limits))
 
     @staticmethod
     def _default_clock() -> Clock:
