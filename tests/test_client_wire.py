@@ -627,44 +627,6 @@ def test_the_pool_is_sized_by_max_connections(server: ScriptedServer, size: int)
     assert len({s.client_port for s in server.seen}) == size  # reused, never more than the pool
 
 
-def _connections_for_creates(server: ScriptedServer, size: int, *, threads: bool) -> set[int]:
-    """Two bursts of 4 x `size` concurrent creates, each with a call deadline (the deadline
-    machinery must hand connections back to the pool, not close them); the TCP
-    connections the server saw, by the client's source port."""
-    creates = 4 * size
-    server.listen(backlog=4 * size)
-    server.script(*[Reply(200, CREATED, action="delay:0.01")] * (2 * creates))
-    if threads:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with KlingClient(TOKEN, base_url=server.base_url, max_connections=size) as client, \
-                ThreadPoolExecutor(max_workers=2 * size) as pool:
-            for _ in range(2):
-                list(pool.map(lambda _: client.create(image=URL_IMAGE, prompt="p", timeout=30),
-                              range(creates)))
-    else:
-        async def main() -> None:
-            async with AsyncKlingClient(TOKEN, base_url=server.base_url, max_connections=size) as client:
-                for _ in range(2):
-                    await asyncio.gather(*(client.create(image=URL_IMAGE, prompt="p", timeout=30)
-                                           for _ in range(creates)))
-
-        asyncio.run(main())
-    assert len(server.seen) == 2 * creates
-    return {s.client_port for s in server.seen}
-
-
-@pytest.mark.parametrize("threads", [False, True], ids=["async", "sync-threads"])
-@pytest.mark.parametrize("size", [4, 16])
-def test_concurrent_creates_open_no_more_connections_than_the_pool(
-        server: ScriptedServer, size: int, threads: bool) -> None:
-    """Issue 12: at 256 concurrent creates a run once opened 300 TCP connections. Every
-    connection the pool opens is kept and reused, so many creates over a pool of `size`
-    open at most `size` connections."""
-    ports = _connections_for_creates(server, size, threads=threads)
-    assert 1 <= len(ports) <= size, f"{len(ports)} connections for a pool of {size}"
-
-
 def test_max_connections_must_be_a_positive_whole_number() -> None:
     with pytest.raises(ConfigurationError, match="max_connections"):
         KlingClient(TOKEN, max_connections=0)

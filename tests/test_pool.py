@@ -58,13 +58,15 @@ def counting_state_queries(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[
 
 
 def _two_bursts(server: ScriptedServer, size: int, *, threads: bool,
-                between: Callable[[], None]) -> set[int]:
-    """Two bursts of 4 x `size` concurrent creates through a client with a pool of `size`;
-    `between` runs after the first (the pool then holds `size` idle connections). The TCP
-    connections the server saw, by the client's source port."""
+                between: Callable[[], None] = lambda: None, action: str | None = None) -> set[int]:
+    """Two bursts of 4 x `size` concurrent creates through a client with a pool of `size`,
+    each with a call deadline (the deadline machinery must hand connections back to the
+    pool, not close them); `between` runs after the first (the pool then holds `size` idle
+    connections), `action` is the server's per reply. The TCP connections the server saw,
+    by the client's source port."""
     creates = 4 * size
     server.listen(backlog=4 * size)
-    server.script(*[Reply(200, CREATED)] * (2 * creates))
+    server.script(*[Reply(200, CREATED, action=action)] * (2 * creates))
     if threads:
         with KlingClient(TOKEN, base_url=server.base_url, max_connections=size) as client, \
                 ThreadPoolExecutor(max_workers=2 * size) as pool:
@@ -85,6 +87,17 @@ def _two_bursts(server: ScriptedServer, size: int, *, threads: bool,
         asyncio.run(main())
     assert len(server.seen) == 2 * creates
     return {s.client_port for s in server.seen}
+
+
+@pytest.mark.parametrize("threads", [False, True], ids=["async", "sync-threads"])
+@pytest.mark.parametrize("size", [4, 16])
+def test_concurrent_creates_open_no_more_connections_than_the_pool(
+        server: ScriptedServer, size: int, threads: bool) -> None:
+    """Every connection the pool opens is kept and reused, so many creates over a pool of
+    `size` open at most `size` connections. With keep-alive cut to 1 this counted 31 for
+    a pool of 4 (moved here from test_client_wire.py)."""
+    ports = _two_bursts(server, size, threads=threads, action="delay:0.01")
+    assert 1 <= len(ports) <= size, f"{len(ports)} connections for a pool of {size}"
 
 
 @pytest.mark.parametrize("threads", [False, True], ids=["async", "sync-threads"])

@@ -116,26 +116,23 @@ def _take_reusable(idle: list[Any], origin: httpcore.Origin, kept: list[Any],
     return None
 
 
-class ConnectionPool(httpcore.ConnectionPool):
+class _OneWalk:
+    """The pass, for either of httpcore's pools (its own pass does no I/O in either)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sweep = {"next_sweep": 0.0}
+
+    def _assign_requests_to_connections(self) -> list[Any]:
+        return _assign(self, self._sweep)
+
+
+class ConnectionPool(_OneWalk, httpcore.ConnectionPool):
     """httpcore.ConnectionPool with the one-walk assignment pass (sync client)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._sweep = {"next_sweep": 0.0}
 
-    def _assign_requests_to_connections(self) -> list[Any]:
-        return _assign(self, self._sweep)
-
-
-class AsyncConnectionPool(httpcore.AsyncConnectionPool):
+class AsyncConnectionPool(_OneWalk, httpcore.AsyncConnectionPool):
     """httpcore.AsyncConnectionPool with the one-walk assignment pass (async client)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._sweep = {"next_sweep": 0.0}
-
-    def _assign_requests_to_connections(self) -> list[Any]:
-        return _assign(self, self._sweep)
 
 
 def async_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
