@@ -41,7 +41,7 @@ from typing import Any
 import httpcore
 import httpx
 
-__all__ = ["AsyncConnectionPool", "ConnectionPool", "async_transport"]
+__all__ = ["AsyncConnectionPool", "ConnectionPool", "use_in"]
 
 _SWEEP_SECONDS = 1.0
 """How often all idle connections are checked for expiry. A guess at a bound that keeps
@@ -135,17 +135,20 @@ class AsyncConnectionPool(_OneWalk, httpcore.AsyncConnectionPool):
     """httpcore.AsyncConnectionPool with the one-walk assignment pass (async client)."""
 
 
-def async_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """httpx's async transport with its pool replaced by ours, built as httpx builds it
-    (HTTP/1.1, no retries, httpx's SSL context)."""
-    transport = httpx.AsyncHTTPTransport(limits=limits)
-    old = transport._pool
-    transport._pool = AsyncConnectionPool(
-        ssl_context=old._ssl_context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        http1=True,
-        http2=False,
-    )
-    return transport
+def use_in(http: httpx.AsyncClient, limits: httpx.Limits) -> httpx.AsyncClient:
+    """`http` with the pool of its own transport replaced by ours, built with the settings
+    httpx gave it (HTTP/1.1, no retries, its SSL context). The client is built by httpx
+    first so that its proxy mounts from the environment stay as httpx made them
+    (tests/test_send.py pins HTTP_PROXY for the async client); those keep httpcore's pool."""
+    transport = http._transport
+    if isinstance(transport, httpx.AsyncHTTPTransport):
+        old = transport._pool
+        transport._pool = AsyncConnectionPool(
+            ssl_context=old._ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+        )
+    return http

@@ -259,7 +259,7 @@ class AsyncKlingClient(_ClientBase[httpx.AsyncClient]):
 
         # our pool, as the sync client's DeadlineTransport has: httpcore's own pass costs
         # O(connections^2) with many idle connections (see _pool)
-        return httpx.AsyncClient(**options, transport=_pool.async_transport(limits))
+        return _pool.use_in(httpx.AsyncClient(**options, limits=limits), limits)
 
     @staticmethod
     def _default_clock() -> Clock:
