@@ -18,7 +18,6 @@ The generated low-level package stays importable as `kling_i2v_api`.
 # tests/test_startup_imports.py checks each name in a fresh process.
 
 import importlib
-import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from . import errors
@@ -63,8 +62,12 @@ def __getattr__(name: str) -> Any:
         return value
     # A submodule read as an attribute (`kling_i2v.client.KlingClient` after a bare
     # `import kling_i2v`), as when this module imported them all eagerly.
-    if not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        return importlib.import_module(f".{name}", __name__)
+    if not name.startswith("__"):
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise  # the submodule exists, and something it imports is missing
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +90,8 @@ def wait_command(args: argparse.Namespace, task_id: str) -> str:
     """`kling-i2v wait TASK_ID` with the options the user gave that still matter (where
     the video goes, which gateway, how long to wait), so a hint can be pasted as is.
     Never the token: it belongs in the environment, not in a printed command."""
+    import shlex
+
     from ..client import DEFAULT_WAIT_TIMEOUT
     from ..polling import PollPolicy
 
@@ -113,6 +114,8 @@ def download_command(args: argparse.Namespace, task_id: str, out: str | os.PathL
     after a video that could not be fetched (the task is done and paid for; Kling deletes
     its videos after 30 days, gateway-facts.md "Query"; how long the gateway's result_url
     works, no source says)."""
+    import shlex
+
     return shlex.join(["kling-i2v", "download", task_id, *_save_options(out, overwrite),
                        *_gateway_options(args)])
 
