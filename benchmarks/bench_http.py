@@ -265,18 +265,28 @@ async def _async_level(server: Loopback, sizes: Sizes, concurrency: int) -> dict
     kling, options = _our_async_client(server, concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     raw = httpx.AsyncClient(base_url=server.base_url, headers=AUTH, limits=limits)
+    # A reference: raw httpx on the pool our clients use (kling_i2v._pool, a one-walk
+    # assignment pass), so our own cost shows apart from what the pool saves.
+    from kling_i2v import _pool
+
+    raw_on_our_pool = _pool.use_in(
+        httpx.AsyncClient(base_url=server.base_url, headers=AUTH, limits=limits), limits)
     creates = max(sizes.async_creates, 2 * concurrency)
-    connections: dict[str, list[int]] = {"ours": [], "baseline": []}
+    connections: dict[str, list[int]] = {"ours": [], "baseline": [], "raw_our_pool": []}
 
     async def ours_one() -> str:
         return (await kling.create(image=URL_IMAGE, prompt=PROMPT)).task_id
 
-    async def baseline_one() -> str:
-        response = await raw.post(CREATE_PATH, json=body)
-        response.raise_for_status()
-        return str(response.json()["task_id"])
+    def raw_post(client: httpx.AsyncClient) -> Any:
+        async def one() -> str:
+            response = await client.post(CREATE_PATH, json=body)
+            response.raise_for_status()
+            return str(response.json()["task_id"])
 
-    warm_rates: dict[str, list[float]] = {"ours": [], "baseline": []}
+        return one
+
+    baseline_one, raw_on_our_pool_one = raw_post(raw), raw_post(raw_on_our_pool)
+    warm_rates: dict[str, list[float]] = {"ours": [], "baseline": [], "raw_our_pool": []}
 
     async def burst(one: Any, calls: int) -> float:
         """`calls` creates by `concurrency` workers taking them from a shared count (a
@@ -297,12 +307,13 @@ async def _async_level(server: Loopback, sizes: Sizes, concurrency: int) -> dict
         async def run() -> float:
             opened = server.stats()["connections"]
             # One untimed create per worker first. Rounds alternate (AB BA), so one side's
-            # second round comes after two of the other's: at 256 that is over httpx's 5 s
-            # keep-alive expiry, and that side alone reopened all its connections, which
-            # with httpcore's pool (it scans connections x waiting requests on every
-            # assignment) took ~9 s for 256, in either client: with ours run first, our
-            # second round made 57 creates/s against raw httpx's 295; with raw httpx
-            # first, raw's made 52 against our 219. Opening is counted below, not timed.
+            # second round comes after two of the other's: at 256 that can be over httpx's
+            # 5 s keep-alive expiry, and that side alone reopens all its connections; with
+            # httpcore's own pool that took ~9 s for 256 (its assignment pass, run at every
+            # request start and end, is quadratic in idle connections; see kling_i2v/_pool).
+            # Opening is counted below, not timed. The count covers this warm-up and the
+            # timed creates: with httpcore's pool, connections left idle by its stalls passed
+            # the keep-alive mid-round and were reopened (259-284 for 256 workers).
             warm_rates[side].append(await burst(one, concurrency))
             rate = await burst(one, creates)
             connections[side].append(server.stats()["connections"] - opened - 1)  # the stats call
@@ -317,9 +328,14 @@ async def _async_level(server: Loopback, sizes: Sizes, concurrency: int) -> dict
             rounds=sizes.async_rounds, warmup=0,
         )
         server_cost = meter.read()
+        ours_again_v, same_pool_v = await interleaved_async(
+            bounded(ours_one, "ours"), bounded(raw_on_our_pool_one, "raw_our_pool"),
+            rounds=sizes.async_rounds, warmup=0,
+        )
     finally:
         await kling.close()
         await raw.aclose()
+        await raw_on_our_pool.aclose()
     # The target: no round (its warm-up and its timed creates) opens more connections than
     # it has requests in flight; the first round opens the pool.
     ours_opened = max(connections["ours"])
@@ -335,6 +351,13 @@ async def _async_level(server: Loopback, sizes: Sizes, concurrency: int) -> dict
         tcp_connections_per_round_baseline=connections["baseline"],
         warmup_creates_per_s_ours=[round(v, 1) for v in warm_rates["ours"]],
         warmup_creates_per_s_baseline=[round(v, 1) for v in warm_rates["baseline"]],
+        reference_raw_httpx_on_our_pool={
+            "ratio": round(median(ours_again_v) / median(same_pool_v), 4),
+            "ours_spread": spread(ours_again_v), "raw_spread": spread(same_pool_v),
+            "tcp_connections_per_round_raw": connections["raw_our_pool"],
+            "is": "raw httpx.AsyncClient, the same Limits, its pool replaced by "
+                  "kling_i2v._pool (ours, in rounds of their own after the main ones)",
+        },
         our_client_options={k: repr(v) for k, v in options.items()},
         baseline_is=f"raw httpx.AsyncClient, Limits(max_connections={concurrency}, "
                     f"max_keepalive_connections={concurrency}), the same bounded workers",
