@@ -191,3 +191,29 @@ def test_idle_connections_past_their_keep_alive_are_not_reused(
 
     ports = _two_bursts(server, size, threads=threads, between=later)
     assert len(ports) == 2 * size  # every connection of the first burst expired
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+def test_a_full_pool_closes_an_idle_connection_to_another_host_to_make_room(sync: bool) -> None:
+    """A download goes to the video's host through the same pool as the API calls. With
+    the pool full of idle connections to the gateway, the pass closes one of them and
+    opens one to the other host, as httpcore does (else the download would wait forever)."""
+    from kling_i2v import _pool, _wire
+
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    with scripted_server() as gateway, scripted_server() as host:
+        gateway.script(Reply(200, CREATED), Reply(200, CREATED))
+        host.script(Reply(200, b"video"))
+        urls = [gateway.base_url, host.base_url, gateway.base_url]
+        if sync:
+            with httpx.Client(transport=_wire.DeadlineTransport(limits=limits), timeout=10) as http:
+                codes = [http.get(url + "/x").status_code for url in urls]
+        else:
+            async def main() -> list[int]:
+                async with _pool.use_in(httpx.AsyncClient(limits=limits, timeout=10), limits) as http:
+                    return [(await http.get(url + "/x")).status_code for url in urls]
+
+            codes = asyncio.run(main())
+        assert codes == [200, 200, 200]
+        assert len({s.client_port for s in gateway.seen}) == 2  # closed for the other host, then new
+        assert len(host.seen) == 1
