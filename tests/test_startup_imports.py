@@ -7,6 +7,9 @@ Each check runs in a fresh interpreter, against the fake gateway on loopback. `c
 blocked there: httpx imports its own command line (click, rich, pygments) whenever click
 is installed, as it is in this dev environment (schemathesis brings it); a user's install
 of kling-i2v has no click, and it is kling-i2v's own imports that are checked here.
+
+`kling_i2v` and the generated `kling_i2v_api.models` export their names lazily (PEP 562)
+for this; the last tests check that every exported name is still the object it was.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import kling_i2v
 import kling_i2v.client
@@ -162,3 +166,21 @@ def test_star_import_submodules_and_unknown_names() -> None:
     assert done.stdout.splitlines() == [
         "module 'kling_i2v' has no attribute 'NoSuchName'",
         "module 'kling_i2v_api.models' has no attribute 'NoSuchName'"]
+
+
+def test_every_generated_model_is_exported_by_the_models_package() -> None:
+    """kling_i2v_api.models loads each model on first use: every name of its __all__
+    is still there, and is the class its own module defines."""
+    code = ("import importlib, json, kling_i2v_api.models as m\n"
+            "wrong = [n for n in m.__all__ if getattr(m, n) is not getattr(importlib.import_module("
+            "getattr(m, n).__module__), n)]\n"
+            "print(json.dumps({'names': list(m.__all__), 'wrong': wrong}))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout)
+    assert seen["wrong"] == []
+    assert {"TaskQueryResponse", "ImageToVideoRequest", "VideoTask", "ModelName"} <= set(seen["names"])
+    # one model per module of the package, as the generator writes them
+    models = Path(kling_i2v_api.models.__file__).parent
+    assert len(seen["names"]) == len([p for p in models.glob("*.py") if p.name != "__init__.py"])
