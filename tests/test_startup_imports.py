@@ -50,12 +50,17 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
+def _fresh(code: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """What `python -c code args...` prints, in a fresh interpreter; it must succeed."""
+    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 def _modules_after(body: str, gateway: FakeGateway) -> set[str]:
     env = {**os.environ, "ANYFAST_API_KEY": gateway.token, "ANYFAST_BASE_URL": gateway.base_url}
-    done = subprocess.run([sys.executable, "-c", _PROBE.format(body=body)], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    loaded: set[str] = set(json.loads(done.stdout.splitlines()[-1]))
+    loaded: set[str] = set(json.loads(_fresh(_PROBE.format(body=body), env=env).splitlines()[-1]))
     return loaded
 
 
@@ -140,10 +145,7 @@ print(json.dumps({"names": names, "wrong": wrong, "dir": dir(kling_i2v)}))
 def test_every_public_name_is_the_object_it_was() -> None:
     """`from kling_i2v import X` and `kling_i2v.X` give, for every name of `__all__`, the
     object its module defines, in a fresh process (the exports load on first use)."""
-    done = subprocess.run([sys.executable, "-c", _EVERY_NAME, json.dumps(HOMES)],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout)
+    seen = json.loads(_fresh(_EVERY_NAME, json.dumps(HOMES)))
     assert seen["names"] == sorted(HOMES)  # __all__ lists the same names as before
     assert seen["wrong"] == []
     assert set(HOMES) <= set(seen["dir"])
@@ -160,10 +162,7 @@ def test_star_import_submodules_and_unknown_names() -> None:
             "for module in (kling_i2v, m):\n"
             "    try:\n        module.NoSuchName\n    except AttributeError as exc:\n"
             "        print(exc)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.splitlines() == [
+    assert _fresh(code).splitlines() == [
         "module 'kling_i2v' has no attribute 'NoSuchName'",
         "module 'kling_i2v_api.models' has no attribute 'NoSuchName'"]
 
@@ -175,10 +174,7 @@ def test_every_generated_model_is_exported_by_the_models_package() -> None:
             "wrong = [n for n in m.__all__ if getattr(m, n) is not getattr(importlib.import_module("
             "getattr(m, n).__module__), n)]\n"
             "print(json.dumps({'names': list(m.__all__), 'wrong': wrong}))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout)
+    seen = json.loads(_fresh(code))
     assert seen["wrong"] == []
     assert {"TaskQueryResponse", "ImageToVideoRequest", "VideoTask", "ModelName"} <= set(seen["names"])
     # one model per module of the package, as the generator writes them
