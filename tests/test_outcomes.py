@@ -87,6 +87,15 @@ CASES = [
     (answer(503, {"code": "x", "message": "m"}), A, R, R),  # task shape, status not in the table
     (answer(500, {"code": "x", "message": "m"}, {"content-type": "text/plain"}), A, R, R),
     (answer(429, b"slow down", {"content-type": "text/plain"}), A, R, R),
+    # the gateway's words in a form it never writes (Go's encoding/json: UTF-8, no BOM),
+    # or the success envelope (gf Query) under an error status: not its error answers
+    (answer(500, b"\xef\xbb\xbf" + json.dumps({"code": "do_request_failed", "message": "m"}).encode()),
+     A, R, R),
+    (answer(503, json.dumps({"error": {"message": "m", "code": "model_not_found"}}).encode("utf-16")),
+     A, R, R),
+    (answer(500, {"code": "success", "message": "", "data": {"task_id": "1", "status": "QUEUED"}}),
+     A, R, R),
+    (answer(429, {"code": "success", "message": "", "data": None}), A, R, R),
     # transport
     (APIConnectionError("refused", request_sent=False), R, R, R),
     (APITimeoutError("connect timeout", request_sent=False), R, R, R),

@@ -353,13 +353,24 @@ def _error_fields(content: bytes) -> tuple[str, str | None, str | None, str, str
     from kling_i2v_api.models import GatewayErrorBody, TaskErrorBody
     from kling_i2v_api.types import Unset
 
+    # Strictly as the gateway writes it: gin's c.JSON (Go's encoding/json) writes UTF-8
+    # without a byte order mark, an object first (RFC 8259 8.1: senders "MUST NOT add a
+    # byte order mark"). json.loads(bytes) would also take a BOM or UTF-16, which no
+    # gateway sends; an error answer in them is not identified as the gateway's, so a
+    # create is not sent again after it (issue 11: only the gateway's own word counts).
     try:
-        data = json.loads(content)
+        text = content.decode("utf-8")
+        data = json.loads(text) if text.lstrip(" \t\r\n")[:1] == "{" else None
     except (ValueError, RecursionError):
         return "other", None, None, "", None
     if not isinstance(data, dict):
         return "other", None, None, "", None
     request_id = data.get("request_id") if isinstance(data.get("request_id"), str) else None
+    if data.get("code") == "success":
+        # the success envelope of a query (gf Query: {"code": "success", "message": "",
+        # "data": TaskDto}) under an error status: nobody's error shape, and its data may
+        # name a task
+        return "other", None, None, "", request_id
     try:
         if isinstance(data.get("error"), dict):
             gateway = GatewayErrorBody.from_dict(data).error
