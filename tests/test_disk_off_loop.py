@@ -1,11 +1,13 @@
 """The async client keeps disk waits off its event loop (_flows.Blocking): a download's
 temporary file is created, fsync'd and renamed in a worker thread, and a cancelled call
-leaves no temporary file behind. The sync client does the same work in its own thread.
+leaves no temporary file behind and no error unretrieved. The sync client does the same
+work in its own thread.
 Also: sniffio is installed, so httpcore's async locks do not pay a failed import each."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import os
 import threading
@@ -17,8 +19,9 @@ from typing import Any
 import pytest
 from kling_i2v import AsyncKlingClient, KlingClient
 from kling_i2v._core import ClientCore
+from kling_i2v._download import Target
 
-from tests.test_send import TASK, TOKEN, RawServer
+from tests.test_send import SAMPLE_MP4, TASK, TOKEN, RawServer
 
 
 @pytest.fixture
@@ -87,13 +90,59 @@ def test_a_download_cancelled_while_its_file_is_made_leaves_no_temporary_file(
             while not started.is_set():
                 await asyncio.sleep(0.01)
             call.cancel()
+            release.set()  # the cancelled call waits for the thread, then undoes its file
             with pytest.raises(asyncio.CancelledError):
                 await call
-            release.set()
-            await asyncio.sleep(0.2)  # the thread makes the file; the undo removes it
 
     asyncio.run(run())
     assert list(tmp_path.iterdir()) == []
+
+
+def _cancel_during_finish(server: RawServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                          fail: bool) -> None:
+    """Cancel an async download while its finished file is fsync'd and renamed (in the
+    worker thread), then let the thread go on."""
+    started, release = threading.Event(), threading.Event()
+    real = Target.finish
+
+    def slow_finish(self: Target) -> Path:
+        started.set()
+        release.wait(10)
+        if fail:
+            raise OSError(28, "No space left on device")
+        return real(self)
+
+    monkeypatch.setattr(Target, "finish", slow_finish)
+
+    async def run() -> None:
+        async with AsyncKlingClient(TOKEN, base_url=server.base_url) as kling:
+            call = asyncio.create_task(kling.download(TASK, tmp_path / "v.mp4"))
+            while not started.is_set():
+                await asyncio.sleep(0.01)
+            call.cancel()
+            release.set()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+
+    asyncio.run(run())
+    gc.collect()  # an unretrieved error of the thread's future is logged when it is freed
+
+
+def test_a_download_cancelled_while_its_file_is_finished_keeps_it_whole(
+        server: RawServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _cancel_during_finish(server, tmp_path, monkeypatch, fail=False)
+    # the rename was under way: it ends, and only then is the call's clean-up run
+    assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
+    assert (tmp_path / "v.mp4").read_bytes() == SAMPLE_MP4
+
+
+def test_a_cancelled_download_whose_finish_fails_leaves_nothing_and_logs_nothing(
+        server: RawServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("ERROR", logger="asyncio"):
+        _cancel_during_finish(server, tmp_path, monkeypatch, fail=True)
+    assert list(tmp_path.iterdir()) == []
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
 
 
 def test_sniffio_is_a_dependency_and_installed() -> None:

@@ -362,18 +362,24 @@ class AsyncKlingClient(_ClientBase[httpx.AsyncClient]):
 
 
 async def _in_thread(action: Blocking) -> Any:
-    """`action.call()` in the event loop's default thread pool. If the caller is cancelled
-    meanwhile, the call still runs to its end, and `action.undo` cleans up what it made
-    (a half-made download's temporary file)."""
+    """`action.call()` in the event loop's default thread pool. A thread cannot be stopped:
+    if the caller is cancelled meanwhile, this still waits for the call to end (one file
+    operation: an open, an fsync, a rename) before the cancellation goes on, so the flow's
+    own clean-up never runs under it, its error is never left unretrieved, and
+    `action.undo` removes what it made (a half-made download's temporary file)."""
     import asyncio
 
     future = asyncio.get_running_loop().run_in_executor(None, action.call)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        undo = action.undo
-        if undo is not None:
-            future.add_done_callback(
-                lambda done: None if done.cancelled() or done.exception() is not None
-                else undo(done.result()))
+        while not future.done():
+            try:
+                await asyncio.shield(future)
+            except asyncio.CancelledError:
+                continue  # cancelled again: still the same call to wait for
+            except Exception:  # noqa: BLE001, S110 - retrieved below, the cancellation wins
+                break
+        if not future.cancelled() and future.exception() is None and action.undo is not None:
+            action.undo(future.result())
         raise
