@@ -18,6 +18,7 @@ import httpx
 import pytest
 from kling_i2v import AsyncKlingClient, ConfigurationError, KlingClient
 
+from tests.both_clients import Blocking
 from tests.imagegen import make_jpeg
 
 TOKEN = "sk-send-test"
@@ -69,6 +70,10 @@ class RawServer:
 
     def _answer(self, line: list[bytes]) -> bytes:
         method, target = line
+        if target == b"/go":  # a video host's redirect, with a user:password in its URL
+            return (b"HTTP/1.1 302 Found\r\nlocation: http://user:p%40ss@127.0.0.1:"
+                    + str(self.port).encode() + b"/files/" + TASK.encode() + b".mp4\r\n"
+                    + b"content-length: 0\r\n\r\n")
         if target.endswith(b".mp4"):
             return _reply(SAMPLE_MP4, b"video/mp4")
         if method == b"POST":
@@ -96,28 +101,40 @@ def server() -> Iterator[RawServer]:
     raw.close()
 
 
-def _every_call(kling: KlingClient, tmp_path: Path, image: Path) -> None:
+def _every_call(kling: Any, tmp_path: Path, image: Path) -> None:
     kling.create(image="https://example.com/cat.jpg", prompt="a cat", external_task_id="x-1")
     kling.create(image=image, prompt="a cat", external_task_id="x-2")  # a streamed body
     done = kling.get(TASK)
     kling.download(done, tmp_path / "v.mp4", overwrite=True)
+    kling.download(f"{kling.base_url}/go", tmp_path / "w.mp4", overwrite=True)  # a redirect
 
 
-def test_the_direct_path_writes_what_httpx_client_send_writes(server: RawServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_direct_path_writes_what_httpx_client_send_writes(kind: str, server: RawServer,
+                                                              tmp_path: Path) -> None:
     image = tmp_path / "cat.jpg"
     image.write_bytes(make_jpeg(400, 300, pad_to=300_000))  # over one 192 KiB chunk
-    with KlingClient(TOKEN, base_url=server.base_url) as kling:
+    if kind == "sync":
+        kling: Any = KlingClient(TOKEN, base_url=server.base_url)
+    else:
+        runner = asyncio.Runner()
+        kling = Blocking(AsyncKlingClient(TOKEN, base_url=server.base_url), runner)
+    with kling:
         assert kling._direct is not None
         _every_call(kling, tmp_path, image)
         direct = list(server.seen)
         server.seen.clear()
-        kling._direct = None  # the same client, through httpx.Client.send
+        (kling.client if kind == "async" else kling)._direct = None  # through Client.send
         _every_call(kling, tmp_path, image)
         through_send = list(server.seen)
-    assert len(direct) == 4 and direct == through_send
+    if kind == "async":
+        runner.close()
+    assert len(direct) == 6 and direct == through_send
     assert direct[0].startswith(b"POST /kling/v1/videos/image2video HTTP/1.1\r\n")
     assert f"Authorization: Bearer {TOKEN}".encode() in direct[2]  # the query
     assert len(direct[1]) > 400_000  # the whole image, in base64
+    # the redirect hop: no token, the URL's user:password as Basic auth (httpx's rule)
+    assert b"Bearer" not in direct[5] and b"Authorization: Basic dXNlcjpwQHNz" in direct[5]
 
 
 def test_the_pinned_httpx_takes_the_direct_path_on_both_clients(server: RawServer,
@@ -194,3 +211,11 @@ def test_httpx_request_log_line_is_kept(server: RawServer, caplog: pytest.LogCap
         kling.get(TASK)
     assert [r.getMessage() for r in caplog.records if r.name == "httpx"] == [
         f'HTTP Request: GET {server.base_url}/kling/v1/videos/image2video/{TASK} "HTTP/1.1 200 OK"']
+
+
+def test_an_argument_the_direct_path_cannot_carry_is_refused_not_dropped(server: RawServer) -> None:
+    with KlingClient(TOKEN, base_url=server.base_url) as kling:
+        assert kling._direct is not None
+        with pytest.raises(TypeError, match="cookies"):
+            kling._direct.build({"method": "GET", "url": "/x", "cookies": {"a": "b"}}, None,
+                                httpx.Timeout(5.0), anonymous=False)

@@ -10,7 +10,8 @@ would pick (`_transport_for_url`: the environment's proxies still apply). What g
 the wire is the same, byte for byte (tests/test_send.py compares both ways on a socket).
 
 What is left out, and why:
-- cookies: the gateway's API is token-authenticated (gateway-facts.md, "Authentication");
+- cookies: the gateway's API is authenticated by its token alone (gateway-facts.md,
+  Errors: a bad key is a 401 from middleware/auth.go);
   a cookie a server sets is neither stored nor sent, so a hostile server cannot grow a
   jar or follow the client with one;
 - event hooks: a client this library built has none (an `http_client=` given by the
@@ -38,6 +39,7 @@ __all__ = ["Direct"]
 
 _httpx_log = logging.getLogger("httpx")
 _BODY_ARGS = ("content", "data", "files", "json", "params")
+_KNOWN_ARGS = frozenset({"method", "url", "headers", *_BODY_ARGS})
 
 
 class Direct:
@@ -60,6 +62,9 @@ class Direct:
               *, anonymous: bool) -> httpx.Request:
         """What `http.build_request(**kwargs, url=url or kwargs["url"], timeout=timeout)`
         and then `http.auth` (unless `anonymous`) make of it."""
+        unknown = kwargs.keys() - _KNOWN_ARGS
+        if unknown:  # a generated build_request grew an argument this path does not carry
+            raise TypeError(f"_send.Direct cannot carry {sorted(unknown)}: add it here")
         target = self._merge(kwargs["url"]) if url is None else httpx.URL(url)
         headers = self._http.headers.copy()
         extra = kwargs.get("headers")
@@ -72,6 +77,10 @@ class Direct:
         )
         if not anonymous:
             self._auth.apply(request)
+        elif target.username or target.password:
+            # httpx sends a URL's user:password as Basic auth when a request has no auth of
+            # its own (Client._build_request_auth, 0.28): a redirect hop's URL may carry them
+            next(httpx.BasicAuth(target.username, target.password).auth_flow(request))
         return request
 
     def send(self, request: httpx.Request) -> httpx.Response:
