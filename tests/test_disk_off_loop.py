@@ -72,47 +72,21 @@ def test_sync_download_does_its_disk_work_in_the_calling_thread(
     assert seen["open"] == seen["fsync"] == [threading.get_ident()]
 
 
-def test_a_download_cancelled_while_its_file_is_made_leaves_no_temporary_file(
-        server: RawServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _cancel_while(owner: Any, method: str, server: RawServer, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> None:
+    """Cancel an async download while `owner.method` (file work, in the worker thread)
+    is under way, then let the thread go on (raising OSError first if `fail`)."""
     started, release = threading.Event(), threading.Event()
-    real = ClientCore.download_target
+    real = getattr(owner, method)
 
-    def slow_target(self: ClientCore, *args: Any) -> Any:
-        started.set()
-        release.wait(10)
-        return real(self, *args)
-
-    monkeypatch.setattr(ClientCore, "download_target", slow_target)
-
-    async def run() -> None:
-        async with AsyncKlingClient(TOKEN, base_url=server.base_url) as kling:
-            call = asyncio.create_task(kling.download(TASK, tmp_path / "v.mp4"))
-            while not started.is_set():
-                await asyncio.sleep(0.01)
-            call.cancel()
-            release.set()  # the cancelled call waits for the thread, then undoes its file
-            with pytest.raises(asyncio.CancelledError):
-                await call
-
-    asyncio.run(run())
-    assert list(tmp_path.iterdir()) == []
-
-
-def _cancel_during_finish(server: RawServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                          fail: bool) -> None:
-    """Cancel an async download while its finished file is fsync'd and renamed (in the
-    worker thread), then let the thread go on."""
-    started, release = threading.Event(), threading.Event()
-    real = Target.finish
-
-    def slow_finish(self: Target) -> Path:
+    def slow(self: Any, *args: Any) -> Any:
         started.set()
         release.wait(10)
         if fail:
             raise OSError(28, "No space left on device")
-        return real(self)
+        return real(self, *args)
 
-    monkeypatch.setattr(Target, "finish", slow_finish)
+    monkeypatch.setattr(owner, method, slow)
 
     async def run() -> None:
         async with AsyncKlingClient(TOKEN, base_url=server.base_url) as kling:
@@ -120,7 +94,7 @@ def _cancel_during_finish(server: RawServer, tmp_path: Path, monkeypatch: pytest
             while not started.is_set():
                 await asyncio.sleep(0.01)
             call.cancel()
-            release.set()
+            release.set()  # the cancelled call waits for the thread before its clean-up
             with pytest.raises(asyncio.CancelledError):
                 await call
 
@@ -128,9 +102,15 @@ def _cancel_during_finish(server: RawServer, tmp_path: Path, monkeypatch: pytest
     gc.collect()  # an unretrieved error of the thread's future is logged when it is freed
 
 
+def test_a_download_cancelled_while_its_file_is_made_leaves_no_temporary_file(
+        server: RawServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _cancel_while(ClientCore, "download_target", server, tmp_path, monkeypatch)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_download_cancelled_while_its_file_is_finished_keeps_it_whole(
         server: RawServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _cancel_during_finish(server, tmp_path, monkeypatch, fail=False)
+    _cancel_while(Target, "finish", server, tmp_path, monkeypatch)
     # the rename was under way: it ends, and only then is the call's clean-up run
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
     assert (tmp_path / "v.mp4").read_bytes() == SAMPLE_MP4
@@ -140,7 +120,7 @@ def test_a_cancelled_download_whose_finish_fails_leaves_nothing_and_logs_nothing
         server: RawServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level("ERROR", logger="asyncio"):
-        _cancel_during_finish(server, tmp_path, monkeypatch, fail=True)
+        _cancel_while(Target, "finish", server, tmp_path, monkeypatch, fail=True)
     assert list(tmp_path.iterdir()) == []
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
 
