@@ -26,6 +26,9 @@ def line(r: dict[str, Any]) -> str:
     if r["name"].startswith("async_creates_"):
         extra = (f"; TCP connections opened per round, at most: ours "
                  f"{r['tcp_connections_opened_ours']}, httpx {r['tcp_connections_opened_baseline']}")
+        same_pool = r.get("reference_raw_httpx_on_our_pool")
+        if same_pool:  # the pool's share of the gain apart from the client's own cost
+            extra += f"; against raw httpx on our pool (kling_i2v._pool): {same_pool['ratio']:.3f}"
     return (f"| {name} | {min_median_max(r['ours'], r.get('ours_spread'), bold='**')} | "
             f"{min_median_max(r['baseline'], r.get('baseline_spread'), bold='**')} | {unit} | "
             f"{r['ratio']:.3f} | "
