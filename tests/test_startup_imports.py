@@ -27,6 +27,8 @@ import kling_i2v.images
 import kling_i2v_api.models
 from kling_i2v.testing import FakeGateway
 
+from tests.conftest import REPO
+
 # What none of these programs needs. Each one was loaded by `status --json` before (12).
 NOT_NEEDED = ("rich", "asyncio", "sqlite3", "kling_i2v._runner", "kling_i2v.batchfolder",
               "kling_i2v._engine", "kling_i2v.tasklog",
@@ -180,3 +182,25 @@ def test_every_generated_model_is_exported_by_the_models_package() -> None:
     # one model per module of the package, as the generator writes them
     models = Path(kling_i2v_api.models.__file__).parent
     assert len(seen["names"]) == len([p for p in models.glob("*.py") if p.name != "__init__.py"])
+
+
+def test_the_models_template_makes_a_working_empty_package(tmp_path: Path) -> None:
+    """A spec without schemas gives a models package with no imports: it must still import,
+    list its names and refuse unknown ones (its `__all__` used to be written only when
+    there were models, and `__dir__` read it)."""
+    from jinja2 import Environment, FileSystemLoader
+
+    # openapi-python-client's own settings (openapi_python_client/__init__.py, Project)
+    env = Environment(loader=FileSystemLoader(REPO / "generator-templates"), trim_blocks=True,
+                      lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"],
+                      keep_trailing_newline=True)
+    (tmp_path / "empty_models").mkdir()
+    (tmp_path / "empty_models" / "__init__.py").write_text(
+        env.get_template("models_init.py.jinja").render(imports=[], alls=[]))
+    code = ("import sys\nsys.path.insert(0, sys.argv[1])\nimport empty_models as m\n"
+            "namespace = {}\nexec('from empty_models import *', namespace)\n"
+            "print(m.__all__, 'NoSuchName' in dir(m), '__all__' in dir(m),"
+            " sorted(set(namespace) - {'__builtins__'}))\n"
+            "try:\n    m.NoSuchName\nexcept AttributeError as exc:\n    print(exc)\n")
+    assert _fresh(code, str(tmp_path)).splitlines() == [
+        "() False True []", "module 'empty_models' has no attribute 'NoSuchName'"]

@@ -54,25 +54,29 @@ _HOMES = {
 """Where each lazily loaded public name lives."""
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is not None:
-        value = getattr(importlib.import_module(home, __name__), name)
-        globals()[name] = value  # later lookups are plain attribute reads
-        return value
-    # A submodule read as an attribute (`kling_i2v.client.KlingClient` after a bare
-    # `import kling_i2v`), as when this module imported them all eagerly.
-    if not name.startswith("__"):
-        try:
-            return importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise  # the submodule exists, and something it imports is missing
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Only at run time: a type checker that saw a module `__getattr__` would take every
+# unknown name, `from kling_i2v import KlingClinet` too, for Any. It reads the names
+# from the TYPE_CHECKING imports above and `__all__` instead (tests/test_typing.py).
+if not TYPE_CHECKING:
 
+    def __getattr__(name: str) -> Any:
+        home = _HOMES.get(name)
+        if home is not None:
+            value = getattr(importlib.import_module(home, __name__), name)
+            globals()[name] = value  # later lookups are plain attribute reads
+            return value
+        # A submodule read as an attribute (`kling_i2v.client.KlingClient` after a bare
+        # `import kling_i2v`), as when this module imported them all eagerly.
+        if not name.startswith("__"):
+            try:
+                return importlib.import_module(f".{name}", __name__)
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise  # the submodule exists, and something it imports is missing
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

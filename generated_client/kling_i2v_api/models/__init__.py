@@ -64,21 +64,23 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is not None:
-        value = getattr(importlib.import_module(home, __name__), name)
-        globals()[name] = value
-        return value
-    if (
-        f".{name}" in _HOMES.values()
-    ):  # a model's module, as when all were imported eagerly
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Only at run time: a type checker that saw a module `__getattr__` would take every unknown
+# name, a misspelt model too, for Any; it reads the imports above instead.
+if not TYPE_CHECKING:
 
+    def __getattr__(name: str) -> Any:
+        home = _HOMES.get(name)
+        if home is not None:
+            value = getattr(importlib.import_module(home, __name__), name)
+            globals()[name] = value
+            return value
+        # a model's module read as an attribute, as when all were imported eagerly
+        if f".{name}" in _HOMES.values():
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))
 
 
 __all__ = (
