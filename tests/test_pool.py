@@ -11,19 +11,20 @@ and were reopened. These tests count the pool's work instead of timing it.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from typing import Any
 
 import httpcore
 import httpx
 import pytest
-from kling_i2v import AsyncKlingClient, KlingClient
+from kling_i2v import AsyncKlingClient, KlingClient, ResponseTooLargeError
 
 from tests.conftest import load_data
 from tests.scripted_server import Reply, ScriptedServer, read_head, scripted_server
@@ -31,6 +32,8 @@ from tests.scripted_server import Reply, ScriptedServer, read_head, scripted_ser
 TOKEN = "sk-canary-7f3a9c0d1e2b"
 URL_IMAGE = "https://example.com/cat.png"
 CREATED = load_data("reference_response.json") | {"status": "queued"}
+QUERIED = load_data("query_in_progress.json")
+TASK_ID = QUERIED["data"]["task_id"]
 STATE_QUERIES = ("is_idle", "is_available", "has_expired", "is_closed", "can_handle_request")
 
 
@@ -217,3 +220,197 @@ def test_a_full_pool_closes_an_idle_connection_to_another_host_to_make_room(sync
         assert codes == [200, 200, 200]
         assert len({s.client_port for s in gateway.seen}) == 2  # closed for the other host, then new
         assert len(host.seen) == 1
+
+
+# ---------------------------------------------------------------- cancelled calls
+# A cancelled call must not use up a place of the pool (encode/httpcore#1093, #1115: with
+# httpcore 1.0.9's own pool every case below leaves the pool one connection short for good).
+
+
+def _busy_connections(client: AsyncKlingClient | KlingClient) -> list[Any]:
+    """The pool's connections that are not idle (with no call under way, none should be)."""
+    pool = client._http._transport._pool
+    return [c for c in pool._connections if not c.is_idle()]
+
+
+class _HeldServer:
+    """Holds every answer until `release` is set, then answers and closes the connection
+    (`connection: close`, as a proxy that does not keep connections alive); `first` is set
+    when the first request has arrived, `connections` counts the TCP connections."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.base_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.first = threading.Event()
+        self.release = threading.Event()
+        self.connections = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
+
+    def answer(self, conn: socket.socket) -> None:
+        body = httpx.Response(200, json=QUERIED).content
+        with conn:
+            if read_head(conn) is None:
+                return
+            self.first.set()
+            if self.release.wait(30):
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n"
+                             b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    def close(self) -> None:
+        self.release.set()
+        self.sock.close()
+
+
+def test_a_call_cancelled_before_its_new_connection_opens_leaves_no_connection_behind() -> None:
+    """A waits on the pool's only connection, B is queued. A's answer closes that
+    connection, so the pass run by A's close makes B a new one; B is cancelled before it
+    wakes. httpcore kept that never-opened connection (not idle, not closed, not expired)
+    and it held the only place for good: every later call waited out its deadline."""
+    server = _HeldServer()
+
+    async def main() -> None:
+        async with AsyncKlingClient(TOKEN, base_url=server.base_url, max_connections=1) as client:
+            pool = client._http._transport._pool
+            queued: list[asyncio.Task[Any]] = []
+
+            async def first() -> Any:
+                task = await client.get(TASK_ID, timeout=30)
+                queued[0].cancel()  # B was just handed a new connection and has not run
+                return task
+
+            a = asyncio.create_task(first())
+            assert await asyncio.to_thread(server.first.wait, 30)
+            queued.append(asyncio.create_task(client.get(TASK_ID, timeout=30)))
+            for _ in range(10_000):  # until B waits in the pool's queue (no clock involved)
+                if len(pool._requests) == 2:
+                    break
+                await asyncio.sleep(0)
+            assert len(pool._requests) == 2
+            server.release.set()
+            results = await asyncio.gather(a, queued[0], return_exceptions=True)
+            assert results[0].task_id == TASK_ID
+            assert isinstance(results[1], asyncio.CancelledError)
+            assert server.connections == 1  # B's connection was never opened: the case at hand
+            assert _busy_connections(client) == []
+            assert (await client.get(TASK_ID, timeout=30)).task_id == TASK_ID  # the place is free
+            assert server.connections == 2
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.close()
+
+
+class _Interrupted(BaseException):
+    """What interrupts a sync close (KeyboardInterrupt is one)."""
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+def test_a_response_close_that_is_interrupted_still_frees_the_pools_place(
+        server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, sync: bool) -> None:
+    """A call cancelled while httpcore closes its response (async), or a close that raises
+    (sync). httpcore marks the response closed, then awaits the connection's close under
+    an anyio shield that a plain Task.cancel() goes through, so its pool never removed the
+    request: the connection stayed spoken for, for good. Ours lets the request go, and
+    closes the connection the close left busy."""
+    server.script(Reply(200, QUERIED), Reply(200, QUERIED))
+    if sync:
+        def raising(self: Any) -> None:
+            raise _Interrupted
+
+        monkeypatch.setattr(httpcore.HTTP11Connection, "_response_closed", raising)
+        with KlingClient(TOKEN, base_url=server.base_url, max_connections=1) as client:
+            with pytest.raises(_Interrupted):
+                client.get(TASK_ID, timeout=30)
+            monkeypatch.undo()
+            assert client._http._transport._pool._requests == []
+            assert _busy_connections(client) == []
+            assert client.get(TASK_ID, timeout=30).task_id == TASK_ID
+    else:
+        async def main() -> None:
+            entered = asyncio.Event()
+
+            async def stuck(self: Any) -> None:
+                entered.set()
+                await asyncio.Event().wait()  # until cancelled
+
+            monkeypatch.setattr(httpcore.AsyncHTTP11Connection, "_response_closed", stuck)
+            async with AsyncKlingClient(TOKEN, base_url=server.base_url, max_connections=1) as client:
+                call = asyncio.create_task(client.get(TASK_ID, timeout=30))
+                await asyncio.wait_for(entered.wait(), 30)
+                call.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await call
+                monkeypatch.undo()
+                assert client._http._transport._pool._requests == []
+                assert _busy_connections(client) == []
+                assert (await client.get(TASK_ID, timeout=30)).task_id == TASK_ID
+
+        asyncio.run(main())
+    assert len({s.client_port for s in server.seen}) == 2  # the busy one closed, a new one
+
+
+_real_timeout = asyncio.timeout
+
+
+@asynccontextmanager
+async def _tracked_timeout(delay: float | None, active: list[asyncio.Timeout]) -> AsyncIterator[None]:
+    """asyncio.timeout that keeps the running ones in `active` (for the test to move)."""
+    async with _real_timeout(delay) as timeout:
+        active.append(timeout)
+        try:
+            yield
+        finally:
+            active.remove(timeout)
+
+
+@pytest.mark.parametrize("answer", ["whole", "too_large"])
+def test_a_deadline_passing_while_the_response_closes_keeps_the_outcome_and_frees_the_place(
+        server: ScriptedServer, monkeypatch: pytest.MonkeyPatch, answer: str) -> None:
+    """The call's deadline passes just as httpcore closes the response: one read whole
+    (httpx closes it at the body's end, inside the call's asyncio.timeout), or one refused
+    as too large (the client closes it). The call used to fail with DeadlineExceededError
+    (for a create, an ambiguous create although the answer was in) and the request stayed
+    in the pool's queue for good. Now the call ends as the answer says, and the pool's only
+    place is free. The test moves the deadline to "now" at the close instead of waiting."""
+    active: list[asyncio.Timeout] = []
+    closes: list[bool] = []  # per close: was a deadline running then
+    original = httpcore.AsyncHTTP11Connection._response_closed
+
+    async def closing(self: Any) -> None:
+        closes.append(bool(active))
+        if active:
+            active[-1].reschedule(asyncio.get_running_loop().time())  # the deadline is now
+            await asyncio.sleep(0)  # and fires here, inside httpcore's close
+        await original(self)
+
+    monkeypatch.setattr(asyncio, "timeout", lambda delay: _tracked_timeout(delay, active))
+    monkeypatch.setattr(httpcore.AsyncHTTP11Connection, "_response_closed", closing)
+    server.script(Reply(200, QUERIED), Reply(200, QUERIED))
+    size = len(json.dumps(QUERIED)) - 1 if answer == "too_large" else None
+
+    async def main() -> None:
+        async with AsyncKlingClient(TOKEN, base_url=server.base_url, max_connections=1,
+                                    max_response_bytes=size) as client:
+            if answer == "whole":
+                assert (await client.get(TASK_ID, timeout=30)).task_id == TASK_ID
+                assert closes == [True]  # httpx's close ran under the deadline: the case at hand
+            else:
+                with pytest.raises(ResponseTooLargeError):
+                    await client.get(TASK_ID, timeout=30)
+            assert client._http._transport._pool._requests == []
+            assert _busy_connections(client) == []
+            if answer == "whole":
+                assert (await client.get(TASK_ID, timeout=30)).task_id == TASK_ID
+
+    asyncio.run(main())
+    assert len(server.seen) == len(closes) == (2 if answer == "whole" else 1)

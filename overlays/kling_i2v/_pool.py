@@ -24,7 +24,10 @@ What this pass does differently, and nothing else:
   never sent on a connection known to be stale; the other idle connections are checked
   by the first pass after `_SWEEP_SECONDS` (httpcore, too, closes them only in a pass);
 - surplus idle connections beyond max_keepalive_connections are counted as idle ones
-  (httpcore counts all connections there, encode/httpcore#1035 "Bug 1").
+  (httpcore counts all connections there, encode/httpcore#1035 "Bug 1");
+- a connection no request owns that is not idle (left by a cancelled request) is closed,
+  and a response close that is interrupted still lets its request go: httpcore kept both
+  for good, each holding a place of max_connections (encode/httpcore#1093, #1115).
 
 The pools here are HTTP/1.1 only (http2=False, as both clients build them): an HTTP/1.1
 connection serves one request at a time, which is what "one request per pass" relies on.
@@ -40,6 +43,8 @@ from typing import Any
 
 import httpcore
 import httpx
+from httpcore._async import connection_pool as _async_pool
+from httpcore._sync import connection_pool as _sync_pool
 
 __all__ = ["AsyncConnectionPool", "ConnectionPool", "use_in"]
 
@@ -47,6 +52,30 @@ _SWEEP_SECONDS = 1.0
 """How often all idle connections are checked for expiry. A guess at a bound that keeps
 the sweep's cost (a poll of each idle socket) off every request while closing expired
 connections promptly; reuse never depends on it (the reused connection is always checked)."""
+
+
+# Orphans: why a connection that no request in the pool's `_requests` owns, and that is
+# neither idle nor closed, is closed (httpcore 1.0.9 keeps it, and it holds a place of
+# max_connections for good, encode/httpcore#1093; the same rule is proposed upstream in
+# encode/httpcore#1094, cf. #986, #1099, pydantic/httpx2#983):
+# - a request cancelled after a pass handed it a new connection but before it woke leaves
+#   that connection unopened (`_connection is None`, `_connect_failed` False:
+#   is_idle/is_closed/has_expired all False, httpcore/_async/connection.py);
+# - one cancelled after connecting but before taking the HTTP/1.1 state lock leaves it NEW
+#   with an open socket (encode/httpcore#1099, second case);
+# - a response close interrupted by a cancellation leaves it ACTIVE (encode/httpcore#1115;
+#   the request itself is let go by _AsyncStream).
+# A connection is driven only by the request it was handed to, while that request is in
+# `_requests` with `.connection` set: httpcore's pool removes a request only after its
+# response is closed (PoolByteStream.aclose) or after the connection's
+# `handle_async_request` raised (a failed connect sets `_connect_failed`, so is_closed);
+# a request re-queued on ConnectionNotAvailable found it busy with another or closed
+# (httpcore/_async/connection_pool.py, connection.py, http11.py; the sync pool alike). So
+# once no request owns it, nothing makes it idle again, and closing it is safe (an unopened
+# one has no socket: its aclose does nothing). Note `_connection` is set only once the
+# connect is done, under `_request_lock`: during the connect it is None too, so "unopened"
+# alone would not tell an orphan from a connection being opened; ownership does.
+# Pools here are HTTP/1.1 only (see the module's docstring).
 
 
 def _assign(pool: Any, state: dict[str, float]) -> list[Any]:
@@ -64,7 +93,12 @@ def _assign(pool: Any, state: dict[str, float]) -> list[Any]:
     for connection in pool._connections:
         if connection.is_closed():
             continue
-        if id(connection) not in spoken_for and connection.is_idle():
+        if id(connection) not in spoken_for:
+            if not connection.is_idle():
+                # an orphan: only its request's close makes an HTTP/1.1 connection idle
+                # again, and no request owns it any more (see "Orphans" above)
+                closing.append(connection)
+                continue
             if sweep and connection.has_expired():
                 closing.append(connection)
                 continue
@@ -116,6 +150,53 @@ def _take_reusable(idle: list[Any], origin: httpcore.Origin, kept: list[Any],
     return None
 
 
+def _let_go(pool: Any, pool_request: Any) -> list[Any]:
+    """After a response close that raised: the request leaves the pool if httpcore's close
+    did not get that far, and a pass runs (which closes the connection, now an orphan, if
+    the close left it busy); the connections to close."""
+    with pool._optional_thread_lock:
+        if pool_request not in pool._requests:
+            return []
+        pool._requests.remove(pool_request)
+        closing: list[Any] = pool._assign_requests_to_connections()
+        return closing
+
+
+class _AsyncStream(_async_pool.PoolByteStream):
+    """httpcore's response stream, whose close lets the request go whatever happens.
+    httpcore 1.0.9's `PoolByteStream.aclose` marks itself closed, then awaits the
+    connection's close inside `AsyncShieldCancellation`, which on asyncio is an anyio
+    shield: it does not stop a plain `Task.cancel()` (asyncio.timeout, TaskGroup,
+    wait_for). A cancellation there skipped the removal from `_requests`, so the connection
+    stayed spoken for, for good (encode/httpcore#1115, encode/httpx#3782; seen here with
+    the client's deadline firing during the close, /tmp/review where.py)."""
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()
+        except BaseException:
+            await self._pool._close_connections(_let_go(self._pool, self._pool_request))
+            raise
+
+
+class _SyncStream(_sync_pool.PoolByteStream):
+    """The same for the sync pool (an exception or KeyboardInterrupt during the close)."""
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except BaseException:
+            self._pool._close_connections(_let_go(self._pool, self._pool_request))
+            raise
+
+
+def _rewrapped(response: httpcore.Response, stream_class: type[Any], pool: Any) -> httpcore.Response:
+    """`response` with httpcore's PoolByteStream moved into `stream_class` (one of ours)."""
+    stream: Any = response.stream
+    response.stream = stream_class(stream._stream, stream._pool_request, pool)
+    return response
+
+
 class _OneWalk:
     """The pass, for either of httpcore's pools (its own pass does no I/O in either)."""
 
@@ -130,9 +211,17 @@ class _OneWalk:
 class ConnectionPool(_OneWalk, httpcore.ConnectionPool):
     """httpcore.ConnectionPool with the one-walk assignment pass (sync client)."""
 
+    def handle_request(self, request: httpcore.Request) -> httpcore.Response:
+        response = super().handle_request(request)
+        return _rewrapped(response, _SyncStream, self)
+
 
 class AsyncConnectionPool(_OneWalk, httpcore.AsyncConnectionPool):
     """httpcore.AsyncConnectionPool with the one-walk assignment pass (async client)."""
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        response = await super().handle_async_request(request)
+        return _rewrapped(response, _AsyncStream, self)
 
 
 def use_in(http: httpx.AsyncClient, limits: httpx.Limits) -> httpx.AsyncClient:

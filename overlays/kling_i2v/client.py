@@ -341,20 +341,36 @@ class AsyncKlingClient(_ClientBase[httpx.AsyncClient]):
         import asyncio
 
         request = self._exchange_request(self._http, action)
+        response: httpx.Response | None = None
+        read_whole = False
         try:
-            # asyncio.timeout bounds the whole exchange, a trickle of headers included
-            async with asyncio.timeout(action.deadline.remaining()):
-                response = await (self._direct.asend(request) if self._direct is not None else
-                                  self._http.send(request, stream=True, auth=None if action.anonymous
-                                                  else httpx.USE_CLIENT_DEFAULT))
-                try:
+            try:
+                # asyncio.timeout bounds the whole exchange, a trickle of headers included
+                async with asyncio.timeout(action.deadline.remaining()):
+                    response = await (self._direct.asend(request) if self._direct is not None else
+                                      self._http.send(request, stream=True, auth=None if action.anonymous
+                                                      else httpx.USE_CLIENT_DEFAULT))
                     if action.sink.begin(response):
                         async for chunk in _wire.araw_chunks(response):
                             if not action.sink.feed(chunk):
                                 break
-                finally:
+            finally:
+                # closed outside the deadline: a deadline firing inside httpcore's close cut
+                # it short (the pool kept the request, encode/httpcore#1115; _pool now lets it
+                # go) and failed a call whose answer was in. The close reads nothing
+                # (httpcore/_async/http11.py _response_closed: an unfinished response closes
+                # the connection; TLS closes without waiting for the peer,
+                # standard_compatible=False in httpcore/_backends/anyio.py): no deadline needed
+                if response is not None:
+                    # httpx closes a response itself once its body is read to the end
+                    # (Response.aiter_raw, httpx/_models.py), still inside the deadline
+                    read_whole = response.is_closed
                     await response.aclose()
         except TimeoutError:
+            if read_whole:
+                # the deadline fired in httpx's own close, after the whole answer, which
+                # stands (for a create, DeadlineExceededError would make it ambiguous)
+                return action.sink.end()
             raise action.deadline.exceeded() from None
         except httpx.RequestError as exc:
             raise self._core.transport_error(exc, action.request, action.deadline) from None
