@@ -125,18 +125,26 @@ def test_a_request_costs_the_pool_a_bounded_walk_however_many_connections_idle(
 
 class _ClosingServer:
     """Answers each request on a connection, then closes that connection (a gateway or
-    proxy dropping an idle keep-alive connection) and says so through `closed`."""
+    proxy dropping an idle keep-alive connection) and says so through `closed`. With
+    `hold`, each answer waits until `release` is set and says `connection: close` (so the
+    client knows at once); `received` is set when a request has arrived. One connection
+    at a time; `connections` counts them."""
 
-    def __init__(self) -> None:
+    def __init__(self, body: Any = CREATED, *, hold: bool = False) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.body = httpx.Response(200, json=body).content
+        self.hold = hold
+        self.received = threading.Event()
+        self.release = threading.Event()
         self.closed = threading.Event()
         self.connections = 0
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
     def serve(self) -> None:
-        body = httpx.Response(200, json=CREATED).content
+        extra = b"connection: close\r\n" if self.hold else b""
         while True:
             try:
                 conn, _ = self.sock.accept()
@@ -146,12 +154,16 @@ class _ClosingServer:
             with conn:
                 if read_head(conn) is None:
                     continue
-                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                             b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                self.received.set()
+                if self.hold and not self.release.wait(30):
+                    continue
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n" + extra +
+                             b"content-length: " + str(len(self.body)).encode() + b"\r\n\r\n" + self.body)
                 conn.shutdown(socket.SHUT_WR)
             self.closed.set()
 
     def close(self) -> None:
+        self.release.set()
         self.sock.close()
 
 
@@ -233,49 +245,12 @@ def _busy_connections(client: AsyncKlingClient | KlingClient) -> list[Any]:
     return [c for c in pool._connections if not c.is_idle()]
 
 
-class _HeldServer:
-    """Holds every answer until `release` is set, then answers and closes the connection
-    (`connection: close`, as a proxy that does not keep connections alive); `first` is set
-    when the first request has arrived, `connections` counts the TCP connections."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.first = threading.Event()
-        self.release = threading.Event()
-        self.connections = 0
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
-
-    def answer(self, conn: socket.socket) -> None:
-        body = httpx.Response(200, json=QUERIED).content
-        with conn:
-            if read_head(conn) is None:
-                return
-            self.first.set()
-            if self.release.wait(30):
-                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n"
-                             b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-
-    def close(self) -> None:
-        self.release.set()
-        self.sock.close()
-
-
 def test_a_call_cancelled_before_its_new_connection_opens_leaves_no_connection_behind() -> None:
     """A waits on the pool's only connection, B is queued. A's answer closes that
     connection, so the pass run by A's close makes B a new one; B is cancelled before it
     wakes. httpcore kept that never-opened connection (not idle, not closed, not expired)
     and it held the only place for good: every later call waited out its deadline."""
-    server = _HeldServer()
+    server = _ClosingServer(QUERIED, hold=True)
 
     async def main() -> None:
         async with AsyncKlingClient(TOKEN, base_url=server.base_url, max_connections=1) as client:
@@ -288,7 +263,7 @@ def test_a_call_cancelled_before_its_new_connection_opens_leaves_no_connection_b
                 return task
 
             a = asyncio.create_task(first())
-            assert await asyncio.to_thread(server.first.wait, 30)
+            assert await asyncio.to_thread(server.received.wait, 30)
             queued.append(asyncio.create_task(client.get(TASK_ID, timeout=30)))
             for _ in range(10_000):  # until B waits in the pool's queue (no clock involved)
                 if len(pool._requests) == 2:
