@@ -285,6 +285,49 @@ def test_a_call_cancelled_before_its_new_connection_opens_leaves_no_connection_b
         server.close()
 
 
+def test_a_sync_call_whose_pool_wait_ends_as_it_gets_a_new_connection_leaves_none_behind(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sync pool's form of the case above: a call's wait for a place ends (PoolTimeout at
+    its deadline) just as another call's close hands it a new connection (the thread's
+    Event.wait returned False as the other thread set it). The wait is made to end then
+    instead of racing for it."""
+    from httpcore._sync import connection_pool as sync_pool
+
+    server = _ClosingServer(QUERIED, hold=True)
+    late: list[threading.Thread] = []
+    waiting = threading.Event()
+    original = sync_pool.PoolRequest.wait_for_connection
+
+    def wait(self: Any, timeout: float | None = None) -> Any:
+        if threading.current_thread() not in late:
+            return original(self, timeout)
+        waiting.set()
+        original(self, timeout)  # handed a new connection by the first call's close
+        raise httpcore.PoolTimeout("the wait ran out just then")
+
+    def late_call() -> Any:
+        late.append(threading.current_thread())
+        return client.get(TASK_ID, timeout=30)
+
+    monkeypatch.setattr(sync_pool.PoolRequest, "wait_for_connection", wait)
+    try:
+        with KlingClient(TOKEN, base_url=server.base_url, max_connections=1, max_retries=0) as client, \
+                ThreadPoolExecutor(max_workers=2) as threads:
+            first = threads.submit(client.get, TASK_ID, timeout=30)
+            assert server.received.wait(30)
+            second = threads.submit(late_call)
+            assert waiting.wait(30)  # the second call waits in the pool's queue
+            server.release.set()
+            assert first.result(30).task_id == TASK_ID
+            assert second.exception(30) is not None
+            assert server.connections == 1  # the second call's connection was never opened
+            assert _busy_connections(client) == []
+            late.clear()
+            assert client.get(TASK_ID, timeout=30).task_id == TASK_ID  # the place is free
+    finally:
+        server.close()
+
+
 class _Interrupted(BaseException):
     """What interrupts a sync close (KeyboardInterrupt is one)."""
 
