@@ -29,6 +29,9 @@ from kling_i2v.testing import FakeGateway
 
 from tests.conftest import REPO
 
+# What only a create loads (a test below checks it does: these modules exist).
+CREATE_ONLY = ("kling_i2v.requests", "kling_i2v.body", "kling_i2v.images",
+               "kling_i2v._imageheader", "kling_i2v.capabilities", "kling_i2v.validation")
 # What none of these programs needs. Each one was loaded by `status --json` before (12).
 NOT_NEEDED = ("rich", "asyncio", "sqlite3", "kling_i2v._runner", "kling_i2v.batchfolder",
               "kling_i2v._engine", "kling_i2v.tasklog",
@@ -42,7 +45,10 @@ NOT_NEEDED = ("rich", "asyncio", "sqlite3", "kling_i2v._runner", "kling_i2v.batc
               "kling_i2v_api.models.image_to_video_request",
               "kling_i2v_api.models.camera_control", "kling_i2v_api.models.camera_control_config",
               "kling_i2v_api.models.multi_prompt_shot", "kling_i2v_api.models.model_name",
-              "kling_i2v_api.models.video_task")
+              "kling_i2v_api.models.video_task",
+              # third round: what builds a create's body (the clients' core imported it,
+              # and the clients' class bodies needed requests.py for create()'s docstring)
+              *CREATE_ONLY)
 
 _PROBE = """
 import json, sys
@@ -110,6 +116,10 @@ def test_the_probe_sees_an_import(fake_gateway: FakeGateway) -> None:
         "from kling_i2v.cli import main\nmain(['create', '--help'])\n", fake_gateway)
     assert "kling_i2v_api.models.image_to_video_request" in _modules_after(
         "from kling_i2v_api.models import ImageToVideoRequest\n", fake_gateway)
+    assert set(CREATE_ONLY) <= _modules_after(
+        "from kling_i2v import KlingClient\nwith KlingClient() as kling:\n"
+        "    kling.create(image='https://example.com/cat.png', prompt='the cat jumps')\n",
+        fake_gateway)
 
 
 # Where each name of `kling_i2v.__all__` lived when the package imported them all eagerly

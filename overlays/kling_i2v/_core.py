@@ -16,16 +16,15 @@ import httpx
 from . import _http, _wire
 from ._download import DEFAULT_MAX_VIDEO_BYTES, Target, no_video, shown
 from ._http import DEFAULT_TIMEOUT, BearerAuth, RetryPolicy, check_secure
-from .body import streamed
-from .capabilities import capability_warnings, model_listed
 from .errors import APIResponseError, ConfigurationError, DownloadError, KlingError
 from .outcomes import Operation, Outcome, classify
 from .polling import Clock, PollPolicy, Waiter
-from .requests import RequestBody, build_request_body
 from .tasks import Task, check_task_id
 
 if TYPE_CHECKING:
     from kling_i2v_api.models import ImageToVideoRequest
+
+    from .requests import RequestBody
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_DEADLINES", "DEFAULT_MAX_CONNECTIONS", "ClientCore",
            "Deadlines", "Request", "TaskOrId"]
@@ -133,6 +132,12 @@ class ClientCore:
         fields: Mapping[str, Any], *, allow_unknown_model: bool = False, fit: bool | str = False,
     ) -> Request:
         from kling_i2v_api.api.image2video import create_image_to_video
+
+        # only a create builds a body: a program that reads tasks loads none of these
+        # (issue 12: status --json start-up, tests/test_startup_imports.py)
+        from .body import streamed
+        from .capabilities import capability_warnings, model_listed
+        from .requests import build_request_body
 
         if fit:  # kling_i2v.fit: local images made to meet the image rules first
             from .fit import fit_fields

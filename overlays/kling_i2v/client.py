@@ -19,18 +19,17 @@ import httpx
 from . import _flows, _send, _wire
 from ._core import DEFAULT_BASE_URL, DEFAULT_MAX_CONNECTIONS, ClientCore, Deadlines, TaskOrId
 from ._core import ProgressCallback as ProgressCallback
+from ._fields_help import document_fields
 from ._flows import Blocking, Exchange, Flow, Sleep
 from ._http import RetryPolicy
-from .body import for_async
 from .errors import ConfigurationError
 from .polling import Clock, PollPolicy, SystemAsyncClock, SystemClock
-from .requests import RequestBody, document_fields
 from .tasks import Task
 
 if TYPE_CHECKING:
     from kling_i2v_api.models import ImageToVideoRequest
 
-    from .requests import CreateFields
+    from .requests import CreateFields, RequestBody
     from .fit import FitMode
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_WAIT_TIMEOUT", "AsyncKlingClient", "Deadlines", "KlingClient"]
@@ -120,6 +119,7 @@ class _ClientBase(Generic[H]):
                                      "its `with` block)")
         kwargs = action.request.kwargs
         if isinstance(http, httpx.AsyncClient):
+            from .body import for_async  # not at start-up: only async calls use it
             kwargs = for_async(kwargs)
         timeout = action.deadline.timeout(http.timeout)
         if self._direct is not None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import enum
-import textwrap
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ._fields_doc import FIELDS_DOC, IMAGE_FIELDS
+from ._fields_doc import IMAGE_FIELDS
 from .body import RequestBody, placeholder
 from .capabilities import default_model
 from .errors import ImageError
@@ -20,31 +19,22 @@ if TYPE_CHECKING:
 
     from ._create_fields import CreateFields, ImageLike
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
 __all__ = [
     "IMAGE_FIELDS", "CreateFields", "ImageLike", "RequestBody", "build_request_body",
-    "document_fields",
 ]
 
-def __getattr__(name: str) -> Any:
-    # CreateFields and ImageLike are generated from the spec (_create_fields.py) and
-    # import the generated models: loaded on first use, not with `import kling_i2v`
-    if name in ("CreateFields", "ImageLike"):
-        from . import _create_fields
+# Only at run time: mypy would take any unknown name of this module for Any if it saw
+# a module __getattr__ (the names are in the TYPE_CHECKING imports above).
+if not TYPE_CHECKING:
 
-        return getattr(_create_fields, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        # CreateFields and ImageLike are generated from the spec (_create_fields.py) and
+        # import the generated models: loaded on first use, not with `import kling_i2v`
+        if name in ("CreateFields", "ImageLike"):
+            from . import _create_fields
 
-
-def document_fields(function: _F) -> _F:
-    """`function` with every create() field, its type, default and description (from
-    the spec, through _fields_doc.py) added to its docstring, for help()."""
-    function.__doc__ = (
-        f"{function.__doc__ or ''}\n\nFields (keyword arguments; from openapi.yaml):\n\n"
-        + textwrap.indent(FIELDS_DOC, "    ")
-    )
-    return function
+            return getattr(_create_fields, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def new_external_task_id() -> str:
