@@ -149,7 +149,8 @@ class ClientCore:
         # The fields are JSON-ready and checked against the spec already: the generated
         # build_request takes them as they are (a round trip through the generated model,
         # ImageToVideoRequest.from_dict().to_dict(), cost ~9 us a call and checked nothing
-        # more; it refused a model the user allowed, and orders nothing the gateway reads)
+        # more; with validate=False it dropped the keys the spec does not know yet, which
+        # are now sent as given, and its field order is nothing the gateway reads)
         kwargs = create_image_to_video.build_request(body=body.fields)
         warnings = tuple(capability_warnings(body.fields))
         for warning in warnings:
