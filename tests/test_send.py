@@ -166,24 +166,45 @@ def test_a_client_the_user_gives_keeps_its_own_layers(server: RawServer) -> None
     assert hooked == ["POST"]
 
 
-def test_environment_proxies_still_apply(monkeypatch: pytest.MonkeyPatch) -> None:
-    """httpx honours HTTP_PROXY for a client built without a transport (the async one;
-    the sync one passes its DeadlineTransport, and httpx then ignores the environment)."""
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_environment_proxies_apply_to_both_clients(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY is honoured as by any httpx client; the sync client's proxy pool keeps
+    the call's deadline on its sockets (_wire.use_deadlines)."""
     proxy = RawServer()  # answers like the gateway, and sees the proxy's request line
     monkeypatch.setenv("HTTP_PROXY", proxy.base_url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-
-    async def run() -> str:
-        async with AsyncKlingClient(TOKEN, base_url="http://127.0.0.1:9") as kling:  # nothing on 9
-            assert kling._direct is not None
-            return (await kling.get(TASK)).task_id
-
     try:
-        assert asyncio.run(run()) == TASK
+        if kind == "sync":
+            with KlingClient(TOKEN, base_url="http://127.0.0.1:9") as kling:  # nothing on 9
+                assert kling._direct is not None
+                task_id = kling.get(TASK).task_id
+                pools = [m._pool for m in kling._http._mounts.values() if m is not None]
+                assert pools and all(type(p._network_backend).__name__ == "DeadlineBackend"
+                                     for p in pools)
+        else:
+            async def run() -> str:
+                async with AsyncKlingClient(TOKEN, base_url="http://127.0.0.1:9") as kling:
+                    assert kling._direct is not None
+                    return (await kling.get(TASK)).task_id
+
+            task_id = asyncio.run(run())
     finally:
         proxy.close()
+    assert task_id == TASK
     assert proxy.seen[0].startswith(f"GET http://127.0.0.1:9/kling/v1/videos/image2video/{TASK} ".encode())
+
+
+def test_without_proxies_the_sync_client_has_one_deadline_pool(server: RawServer,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with KlingClient(TOKEN, base_url=server.base_url) as kling:
+        pool = kling._http._transport._pool
+        assert type(pool).__module__ == "kling_i2v._pool"
+        assert type(pool._network_backend).__name__ == "DeadlineBackend"
+        assert not kling._http._mounts
+        assert kling.get(TASK).task_id == TASK
 
 
 def test_a_closed_client_sends_nothing(server: RawServer) -> None:

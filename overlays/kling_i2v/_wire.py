@@ -176,6 +176,37 @@ class DeadlineTransport(httpx.HTTPTransport):
         old.close()
 
 
+def use_deadlines(http: httpx.Client, limits: httpx.Limits) -> httpx.Client:
+    """`http`, built by httpx with the environment's proxy mounts (HTTP_PROXY, HTTPS_PROXY,
+    ALL_PROXY, NO_PROXY: httpx ignores them for a client given a `transport=`), with every
+    socket wait ending by the call's deadline: its own transport's pool becomes
+    DeadlineTransport's (the one-walk pass, the deadline backend, httpx's SSL context
+    reused: loading the CA bundle twice would cost ~20 ms of start-up), and each proxy
+    mount's httpcore pool gets the deadline backend (httpcore's ConnectionPool reads
+    `_network_backend` whenever it opens a connection, httpcore 1.0.9)."""
+    from ._pool import ConnectionPool  # the one-walk assignment pass
+
+    backend = _deadline_backend()()
+    transport = http._transport
+    if isinstance(transport, httpx.HTTPTransport):
+        old = transport._pool
+        transport._pool = ConnectionPool(
+            ssl_context=old._ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            http1=True,
+            http2=False,
+            retries=0,
+            network_backend=backend,
+        )
+        old.close()
+    for mount in http._mounts.values():
+        if isinstance(mount, httpx.HTTPTransport):
+            mount._pool._network_backend = backend
+    return http
+
+
 def async_deadline_transport(*, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
     return httpx.AsyncHTTPTransport(limits=limits)
 

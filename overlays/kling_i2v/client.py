@@ -139,7 +139,9 @@ class KlingClient(_ClientBase[httpx.Client]):
     """
 
     def _new_http(self, options: dict[str, Any], limits: httpx.Limits) -> httpx.Client:
-        return httpx.Client(**options, transport=_wire.DeadlineTransport(limits=limits))
+        # built by httpx, so the environment's proxies apply as they do for any httpx
+        # client (a `transport=` would turn them off); then deadline-aware (_wire)
+        return _wire.use_deadlines(httpx.Client(**options, limits=limits), limits)
 
     @staticmethod
     def _default_clock() -> Clock:
