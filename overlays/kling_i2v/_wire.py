@@ -157,23 +157,29 @@ class DeadlineTransport(httpx.HTTPTransport):
     there. The async client needs none of this: asyncio.timeout() bounds the call."""
 
     def __init__(self, *, limits: httpx.Limits, verify: Any = True) -> None:
-        from ._pool import ConnectionPool  # hook (owner: pool): the one-walk assignment pass
-
         # one SSL context for both pools: loading the CA bundle is the slow part
         ssl_context = httpx.create_ssl_context(verify=verify)
         super().__init__(limits=limits, verify=ssl_context)
         old = self._pool
-        self._pool = ConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=_deadline_backend()(),
-        )
+        self._pool = _deadline_pool(ssl_context, limits, _deadline_backend()())
         old.close()
+
+
+def _deadline_pool(ssl_context: Any, limits: httpx.Limits, backend: Any) -> Any:
+    """The sync client's pool: the one-walk assignment pass (_pool), sockets from the
+    deadline backend, HTTP/1.1, no retries (a create is never re-sent by the pool)."""
+    from ._pool import ConnectionPool
+
+    return ConnectionPool(
+        ssl_context=ssl_context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        http1=True,
+        http2=False,
+        retries=0,
+        network_backend=backend,
+    )
 
 
 def use_deadlines(http: httpx.Client, limits: httpx.Limits) -> httpx.Client:
@@ -184,22 +190,11 @@ def use_deadlines(http: httpx.Client, limits: httpx.Limits) -> httpx.Client:
     reused: loading the CA bundle twice would cost ~20 ms of start-up), and each proxy
     mount's httpcore pool gets the deadline backend (httpcore's ConnectionPool reads
     `_network_backend` whenever it opens a connection, httpcore 1.0.9)."""
-    from ._pool import ConnectionPool  # the one-walk assignment pass
-
     backend = _deadline_backend()()
     transport = http._transport
     if isinstance(transport, httpx.HTTPTransport):
         old = transport._pool
-        transport._pool = ConnectionPool(
-            ssl_context=old._ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
-            retries=0,
-            network_backend=backend,
-        )
+        transport._pool = _deadline_pool(old._ssl_context, limits, backend)
         old.close()
     for mount in http._mounts.values():
         if isinstance(mount, httpx.HTTPTransport):
