@@ -96,7 +96,10 @@ async def run_ours(server: Loopback, manifest: Path, out: Path) -> float:
     return elapsed
 
 
-async def run_floor(server: Loopback, count: int, out: Path) -> float:
+async def run_floor(server: Loopback, count: int, out: Path, our_pool: bool = False) -> float:
+    """The floor: raw httpx doing each row's calls under the batch's limits, no journal.
+    `our_pool`: on the pool our clients use (kling_i2v._pool) instead of httpcore's own,
+    a reference that leaves only the client's and the journal's cost in the ratio."""
     options = _options()
     first_poll = POLL_INTERVAL / 10
     limits = httpx.Limits(max_connections=getattr(options, "connections", 16),
@@ -107,6 +110,10 @@ async def run_floor(server: Loopback, count: int, out: Path) -> float:
     out.mkdir(parents=True, exist_ok=True)
     async with httpx.AsyncClient(base_url=server.base_url, limits=limits,
                                  headers={"Authorization": f"Bearer {TOKEN}"}) as raw:
+        if our_pool:
+            from kling_i2v import _pool
+
+            _pool.use_in(raw, limits)
 
         async def one(index: int, image: str) -> None:
             async with creating:
@@ -134,18 +141,20 @@ def batch_rows(server: Loopback, sizes: Sizes) -> list[dict[str, Any]]:
     for count, rounds in sizes.batch_rows:
         ours_s: list[float] = []
         floor_s: list[float] = []
+        pool_s: list[float] = []
         for index in range(rounds):
             with tempfile.TemporaryDirectory(prefix="kling-bench-batch-") as work:
                 folder = Path(work)
                 manifest = write_manifest(folder, url_images(count))
-                pair = [("ours", ours_s), ("floor", floor_s)]
+                pair = [("ours", ours_s), ("floor", floor_s), ("floor_our_pool", pool_s)]
                 for side, values in pair if index % 2 == 0 else reversed(pair):
                     gc.collect()
                     out = folder / side
                     if side == "ours":
                         values.append(asyncio.run(run_ours(server, manifest, out)))
                     else:
-                        values.append(asyncio.run(run_floor(server, count, out)))
+                        values.append(asyncio.run(run_floor(server, count, out,
+                                                            our_pool=side == "floor_our_pool")))
                     shutil.rmtree(out, ignore_errors=True)
         ours_ms = [v / count * 1e3 for v in ours_s]
         floor_ms = [v / count * 1e3 for v in floor_s]
@@ -157,6 +166,12 @@ def batch_rows(server: Loopback, sizes: Sizes) -> list[dict[str, Any]]:
             baseline_is="raw httpx.AsyncClient: create, query after the same first delay, "
                         "download to a file; the same concurrency limits and pool size; no journal",
             ours_spread=spread(ours_ms), baseline_spread=spread(floor_ms),
+            reference_floor_on_our_pool={
+                "ratio": round(median(ours_s) / median(pool_s), 4),
+                "floor_spread_ms": spread([v / count * 1e3 for v in pool_s]),
+                "is": "the same raw httpx floor with its pool replaced by kling_i2v._pool "
+                      "(interleaved with the other two in the same rounds)",
+            },
         ))
     counts = sorted(per_row)
     if len(counts) >= 2:

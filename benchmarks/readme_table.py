@@ -29,6 +29,9 @@ def line(r: dict[str, Any]) -> str:
         same_pool = r.get("reference_raw_httpx_on_our_pool")
         if same_pool:  # the pool's share of the gain apart from the client's own cost
             extra += f"; against raw httpx on our pool (kling_i2v._pool): {same_pool['ratio']:.3f}"
+    floor_pool = r.get("reference_floor_on_our_pool")
+    if floor_pool:
+        extra += f"; against the floor on our pool (kling_i2v._pool): {floor_pool['ratio']:.3f}"
     return (f"| {name} | {min_median_max(r['ours'], r.get('ours_spread'), bold='**')} | "
             f"{min_median_max(r['baseline'], r.get('baseline_spread'), bold='**')} | {unit} | "
             f"{r['ratio']:.3f} | "
