@@ -10,13 +10,14 @@ import asyncio
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from kling_i2v import AsyncKlingClient, ConfigurationError, KlingClient
+from kling_i2v import AsyncKlingClient, ConfigurationError, DeadlineExceededError, KlingClient
 
 from tests.both_clients import Blocking
 from tests.imagegen import make_jpeg
@@ -179,9 +180,6 @@ def test_environment_proxies_apply_to_both_clients(kind: str, monkeypatch: pytes
             with KlingClient(TOKEN, base_url="http://127.0.0.1:9") as kling:  # nothing on 9
                 assert kling._direct is not None
                 task_id = kling.get(TASK).task_id
-                pools = [m._pool for m in kling._http._mounts.values() if m is not None]
-                assert pools and all(type(p._network_backend).__name__ == "DeadlineBackend"
-                                     for p in pools)
         else:
             async def run() -> str:
                 async with AsyncKlingClient(TOKEN, base_url="http://127.0.0.1:9") as kling:
@@ -195,16 +193,45 @@ def test_environment_proxies_apply_to_both_clients(kind: str, monkeypatch: pytes
     assert proxy.seen[0].startswith(f"GET http://127.0.0.1:9/kling/v1/videos/image2video/{TASK} ".encode())
 
 
-def test_without_proxies_the_sync_client_has_one_deadline_pool(server: RawServer,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    with KlingClient(TOKEN, base_url=server.base_url) as kling:
-        pool = kling._http._transport._pool
-        assert type(pool).__module__ == "kling_i2v._pool"
-        assert type(pool._network_backend).__name__ == "DeadlineBackend"
-        assert not kling._http._mounts
-        assert kling.get(TASK).task_id == TASK
+def test_a_trickling_proxy_does_not_outlast_the_calls_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a proxy that trickles its answer's headers, a sync call still ends by its
+    deadline (the proxy pool has the deadline-aware sockets, _wire.use_deadlines); httpx's
+    per-read timeouts alone never fire, each byte comes in time."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def trickle() -> None:  # a header byte every 0.1 s: each read is quick, the answer never ends
+        conn = silent.accept()[0]
+        held.append(conn)
+        conn.recv(65536)
+        try:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(150):
+                time.sleep(0.1)
+                conn.sendall(b"a")
+        except OSError:
+            pass  # the client hung up: what the deadline is for
+
+    threading.Thread(target=trickle, daemon=True).start()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        with KlingClient(TOKEN, base_url="http://127.0.0.1:9", max_retries=0) as kling:
+            try:
+                kling.get(TASK, timeout=0.5)
+            except BaseException as exc:  # noqa: BLE001 - what it raised is asserted below
+                outcome.append(exc)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(15)
+    silent.close()
+    assert not worker.is_alive(), "the call outlived its 0.5 s deadline by 15 s"
+    assert len(outcome) == 1 and isinstance(outcome[0], DeadlineExceededError)
+    assert held, "the request went to the proxy"
 
 
 def test_a_closed_client_sends_nothing(server: RawServer) -> None:
@@ -232,6 +259,22 @@ def test_httpx_request_log_line_is_kept(server: RawServer, caplog: pytest.LogCap
         kling.get(TASK)
     assert [r.getMessage() for r in caplog.records if r.name == "httpx"] == [
         f'HTTP Request: GET {server.base_url}/kling/v1/videos/image2video/{TASK} "HTTP/1.1 200 OK"']
+
+
+def test_every_generated_request_is_one_the_direct_path_carries_whole() -> None:
+    import importlib
+    import pkgutil
+
+    import kling_i2v_api.api.image2video as endpoints
+    from kling_i2v._send import _KNOWN_ARGS
+
+    made = []
+    for info in pkgutil.iter_modules(endpoints.__path__):
+        build = importlib.import_module(f"{endpoints.__name__}.{info.name}").build_request
+        kwargs = build(body={"prompt": "p"}) if "body" in build.__code__.co_varnames else build(task_id="1")
+        assert set(kwargs) <= _KNOWN_ARGS, f"{info.name} makes {sorted(set(kwargs) - _KNOWN_ARGS)}"
+        made.append(info.name)
+    assert sorted(made) == ["create_image_to_video", "get_image_to_video_task"]
 
 
 def test_an_argument_the_direct_path_cannot_carry_is_refused_not_dropped(server: RawServer) -> None:

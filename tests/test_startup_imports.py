@@ -214,3 +214,14 @@ def test_the_models_template_makes_a_working_empty_package(tmp_path: Path) -> No
             "try:\n    m.NoSuchName\nexcept AttributeError as exc:\n    print(exc)\n")
     assert _fresh(code, str(tmp_path)).splitlines() == [
         "() False True []", "module 'empty_models' has no attribute 'NoSuchName'"]
+
+
+def test_every_enum_of_the_spec_is_exported() -> None:
+    """A new enum in openapi.yaml reaches `from kling_i2v import *` with no hand edit."""
+    import kling_i2v
+    from kling_i2v._fields_doc import ENUMS
+
+    assert set(ENUMS) <= set(kling_i2v.__all__)
+    assert {"Mode", "ModelName", "Sound", "Duration"} <= set(ENUMS)  # literal: a wrong spec shows
+    for name in ENUMS:
+        assert getattr(kling_i2v, name).__module__.startswith("kling_i2v_api.models")

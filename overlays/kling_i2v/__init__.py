@@ -82,22 +82,16 @@ if not TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BASE_URL",
     "AsyncKlingClient",
-    "CameraControlType",
     "CreateFields",
     "Deadlines",
-    "Duration",
     "FitResult",
     "Image",
     "ImageLike",
     "KlingClient",
-    "Mode",
-    "ModelName",
     "MotionBrush",
     "Outcome",
     "PollPolicy",
     "RetryPolicy",
-    "ShotType",
-    "Sound",
     "Task",
     "TaskStatus",
     "__version__",
@@ -105,4 +99,5 @@ __all__ = [
     "fit_image",
     "fit_mask",
 ]
+__all__ += sorted(_ENUMS)  # the spec's enums, generated (_fields_doc.ENUMS)
 __all__ += errors.__all__

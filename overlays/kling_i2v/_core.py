@@ -150,7 +150,8 @@ class ClientCore:
         # build_request takes them as they are (a round trip through the generated model,
         # ImageToVideoRequest.from_dict().to_dict(), cost ~9 us a call and checked nothing
         # more; with validate=False it dropped the keys the spec does not know yet, which
-        # are now sent as given, and its field order is nothing the gateway reads)
+        # are now sent as given; its field order only changed the bytes, JSON objects are
+        # unordered, RFC 8259 section 4)
         kwargs = create_image_to_video.build_request(body=body.fields)
         warnings = tuple(capability_warnings(body.fields))
         for warning in warnings:

@@ -353,9 +353,10 @@ def _error_fields(content: bytes) -> tuple[str, str | None, str | None, str, str
     from kling_i2v_api.models import GatewayErrorBody, TaskErrorBody
     from kling_i2v_api.types import Unset
 
-    # Strictly as the gateway writes it: gin's c.JSON (Go's encoding/json) writes UTF-8
-    # without a byte order mark, an object first (RFC 8259 8.1: senders "MUST NOT add a
-    # byte order mark"). json.loads(bytes) would also take a BOM or UTF-16, which no
+    # Strictly as the gateway writes it: new-api answers its errors with gin's c.JSON
+    # (e.g. middleware/auth.go@U and relay/relay_task.go@U, the files gateway-facts.md
+    # "Errors" cites), that is Go's encoding/json: UTF-8 without a byte order mark, an
+    # object first (RFC 8259 8.1: senders "MUST NOT add a byte order mark"). json.loads(bytes) would also take a BOM or UTF-16, which no
     # gateway sends; an error answer in them is not identified as the gateway's, so a
     # create is not sent again after it (issue 11: only the gateway's own word counts).
     try:

@@ -39,7 +39,7 @@ loopback, so an httpcore release that renames them fails there.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 import httpcore
 import httpx
@@ -47,6 +47,8 @@ from httpcore._async import connection_pool as _async_pool
 from httpcore._sync import connection_pool as _sync_pool
 
 __all__ = ["AsyncConnectionPool", "ConnectionPool", "use_in"]
+
+H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 
 _SWEEP_SECONDS = 1.0
 """How often all idle connections are checked for expiry. A guess at a bound that keeps
@@ -224,20 +226,27 @@ class AsyncConnectionPool(_OneWalk, httpcore.AsyncConnectionPool):
         return _rewrapped(response, _AsyncStream, self)
 
 
-def use_in(http: httpx.AsyncClient, limits: httpx.Limits) -> httpx.AsyncClient:
-    """`http` with the pool of its own transport replaced by ours, built with the settings
-    httpx gave it (HTTP/1.1, no retries, its SSL context). The client is built by httpx
+def use_in(http: H, limits: httpx.Limits, *, network_backend: Any = None) -> H:
+    """`http` with the pool of its own transport replaced by ours (ConnectionPool for an
+    httpx.Client, AsyncConnectionPool for an httpx.AsyncClient), built with the settings
+    httpx gave it (HTTP/1.1, httpcore's default of no retries, its SSL context: loading the
+    CA bundle again would cost ~20 ms of start-up) and `network_backend` if given (the sync
+    client's deadline-aware sockets, _wire.use_deadlines). The client is built by httpx
     first so that its proxy mounts from the environment stay as httpx made them
-    (tests/test_send.py pins HTTP_PROXY for the async client); those keep httpcore's pool."""
-    transport = http._transport
-    if isinstance(transport, httpx.AsyncHTTPTransport):
+    (tests/test_send.py pins HTTP_PROXY); those keep httpcore's pool."""
+    transport: Any = http._transport
+    pool: type[Any] | None = (ConnectionPool if isinstance(transport, httpx.HTTPTransport) else
+                              AsyncConnectionPool if isinstance(transport, httpx.AsyncHTTPTransport)
+                              else None)
+    if pool is not None:
         old = transport._pool
-        transport._pool = AsyncConnectionPool(
+        transport._pool = pool(
             ssl_context=old._ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
             http1=True,
             http2=False,
+            network_backend=network_backend,
         )
     return http

@@ -10,10 +10,10 @@ would pick (`_transport_for_url`: the environment's proxies still apply). What g
 the wire is the same, byte for byte (tests/test_send.py compares both ways on a socket).
 
 What is left out, and why:
-- cookies: the gateway's API is authenticated by its token alone (gateway-facts.md,
-  Errors: a bad key is a 401 from middleware/auth.go);
-  a cookie a server sets is neither stored nor sent, so a hostile server cannot grow a
-  jar or follow the client with one;
+- cookies: the gateway's API is authenticated by its token (gateway-facts.md, Errors: a
+  bad key is a 401 from middleware/auth.go@U); that no proxy or CDN in front of it needs a
+  cookie sent back is an assumption, no source says so. A cookie a server sets is neither
+  stored nor sent, so a hostile server cannot grow a jar or follow the client with one;
 - event hooks: a client this library built has none (an `http_client=` given by the
   user is sent through `Client.send`, with its hooks, auth and settings, as before);
 - `Response.elapsed`: nothing reads it; the answers handed on are rebuilt in memory.

@@ -5,7 +5,7 @@ httpx bounds each single read by its timeouts, not a call: a server that sends o
 byte a second never trips a 120 s read timeout, and httpx inflates a gzip body chunk by
 chunk without a limit (a 509 KB bomb becomes 512 MB). So the client reads raw bytes,
 inflates them itself with an output limit, counts, and checks a deadline between reads;
-the deadline also shortens every socket wait (`DeadlineTransport`), so a server that
+the deadline also shortens every socket wait (`use_deadlines`), so a server that
 trickles its headers is cut off too.
 """
 
@@ -26,8 +26,7 @@ __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "Body",
     "Deadline",
-    "DeadlineTransport",
-    "async_deadline_transport",
+    "use_deadlines",
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 4 << 20
@@ -148,62 +147,21 @@ def _deadline_backend() -> type[Any]:
     return DeadlineBackend
 
 
-class DeadlineTransport(httpx.HTTPTransport):
-    """httpx's transport, with sockets that honour the call's deadline (sync client).
-
-    httpx has no public hook for httpcore's network backend, so the pool it built is
-    replaced by the same pool with ours; tests/hostile pins that a server trickling its
-    headers is still cut off at the deadline, so an httpx change that breaks this fails
-    there. The async client needs none of this: asyncio.timeout() bounds the call."""
-
-    def __init__(self, *, limits: httpx.Limits, verify: Any = True) -> None:
-        # one SSL context for both pools: loading the CA bundle is the slow part
-        ssl_context = httpx.create_ssl_context(verify=verify)
-        super().__init__(limits=limits, verify=ssl_context)
-        old = self._pool
-        self._pool = _deadline_pool(ssl_context, limits, _deadline_backend()())
-        old.close()
-
-
-def _deadline_pool(ssl_context: Any, limits: httpx.Limits, backend: Any) -> Any:
-    """The sync client's pool: the one-walk assignment pass (_pool), sockets from the
-    deadline backend, HTTP/1.1, no retries (a create is never re-sent by the pool)."""
-    from ._pool import ConnectionPool
-
-    return ConnectionPool(
-        ssl_context=ssl_context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        http1=True,
-        http2=False,
-        retries=0,
-        network_backend=backend,
-    )
-
-
 def use_deadlines(http: httpx.Client, limits: httpx.Limits) -> httpx.Client:
     """`http`, built by httpx with the environment's proxy mounts (HTTP_PROXY, HTTPS_PROXY,
     ALL_PROXY, NO_PROXY: httpx ignores them for a client given a `transport=`), with every
-    socket wait ending by the call's deadline: its own transport's pool becomes
-    DeadlineTransport's (the one-walk pass, the deadline backend, httpx's SSL context
-    reused: loading the CA bundle twice would cost ~20 ms of start-up), and each proxy
+    socket wait ending by the call's deadline: its own transport's pool becomes ours
+    (_pool.use_in: the one-walk pass, with the deadline backend), and each proxy
     mount's httpcore pool gets the deadline backend (httpcore's ConnectionPool reads
     `_network_backend` whenever it opens a connection, httpcore 1.0.9)."""
+    from ._pool import use_in
+
     backend = _deadline_backend()()
-    transport = http._transport
-    if isinstance(transport, httpx.HTTPTransport):
-        old = transport._pool
-        transport._pool = _deadline_pool(old._ssl_context, limits, backend)
-        old.close()
+    use_in(http, limits, network_backend=backend)
     for mount in http._mounts.values():
         if isinstance(mount, httpx.HTTPTransport):
             mount._pool._network_backend = backend
     return http
-
-
-def async_deadline_transport(*, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    return httpx.AsyncHTTPTransport(limits=limits)
 
 
 # --------------------------------------------------------------------- bodies

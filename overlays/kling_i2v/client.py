@@ -259,7 +259,7 @@ class AsyncKlingClient(_ClientBase[httpx.AsyncClient]):
     def _new_http(self, options: dict[str, Any], limits: httpx.Limits) -> httpx.AsyncClient:
         from . import _pool  # imports httpcore: only once a client is made
 
-        # our pool, as the sync client's DeadlineTransport has: httpcore's own pass costs
+        # our pool, as the sync client's (_wire.use_deadlines) has: httpcore's own pass costs
         # O(connections^2) with many idle connections (see _pool)
         return _pool.use_in(httpx.AsyncClient(**options, limits=limits), limits)
 
